@@ -1,0 +1,1 @@
+"""Shared test helpers: a settable clock and a real loopback callback receiver."""
