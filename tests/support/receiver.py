@@ -7,6 +7,7 @@ first, ``/redirect/<code>?to=<url>`` redirects; anything else answers 200 ``{"ok
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -116,9 +117,7 @@ class CallbackReceiver:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         return Handler
