@@ -249,9 +249,7 @@ class TaskService:
             moved = started.complete(now, outcome)
         else:
             moved = started.fail(now, outcome)
-            log.warning(
-                "callback failed: %s", outcome.error, extra={"task_id": str(started.task_id)}
-            )
+            log.debug("task failed: %s", outcome.error, extra={"task_id": str(started.task_id)})
         try:
             self.store.save(moved)
         except ConcurrentUpdate:  # a report or the reaper got there first; theirs stands
