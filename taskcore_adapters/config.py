@@ -97,6 +97,15 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
 
 
+class _WholeNumber(fields.Integer):
+    """An integer, or the text of one (environment overrides); a fraction is refused, not cut."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float):
+            raise self.make_error("invalid", input=value)
+        return int(super()._validated(value))
+
+
 _positive = validate.Range(min=1)
 _non_negative = validate.Range(min=0)
 
@@ -116,8 +125,8 @@ class _StoreSchema(_Section):
     target = StoreSettings
     backend = fields.String(validate=validate.OneOf(["memory", "sql"]))
     url = fields.String()
-    pool_size = fields.Integer(validate=_positive)
-    max_overflow = fields.Integer(validate=_non_negative)
+    pool_size = _WholeNumber(validate=_positive)
+    max_overflow = _WholeNumber(validate=_non_negative)
     pool_timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     migrate = fields.String(validate=validate.OneOf(["check", "auto"]))
 
@@ -127,8 +136,8 @@ class _QueueSchema(_Section):
     backend = fields.String(validate=validate.OneOf(["memory", "sql", "rabbitmq", "kafka"]))
     url = fields.String()
     name = fields.String(validate=validate.Length(min=1, max=200))
-    prefetch = fields.Integer(validate=_positive)
-    partitions = fields.Integer(validate=_positive)
+    prefetch = _WholeNumber(validate=_positive)
+    partitions = _WholeNumber(validate=_positive)
     group = fields.String(validate=validate.Length(min=1))
 
 
@@ -136,17 +145,17 @@ class _CallbackSchema(_Section):
     target = CallbackSettings
     timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     connect_timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
-    max_response_bytes = fields.Integer(validate=_non_negative)
+    max_response_bytes = _WholeNumber(validate=_non_negative)
     signing_secrets = fields.List(fields.String(validate=validate.Length(min=16)))
     deny_networks = fields.List(fields.String())
     allow_networks = fields.List(fields.String())
-    pool_size = fields.Integer(validate=_positive)
+    pool_size = _WholeNumber(validate=_positive)
 
 
 class _ExecutionSchema(_Section):
     target = ExecutionSettings
-    workers = fields.Integer(validate=_positive)
-    backlog = fields.Integer(validate=_non_negative)
+    workers = _WholeNumber(validate=_positive)
+    backlog = _WholeNumber(validate=_non_negative)
     lease_margin_s = fields.Float(validate=_non_negative)
     report_timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     reaper_interval_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
@@ -154,16 +163,16 @@ class _ExecutionSchema(_Section):
 
 class _ApiSchema(_Section):
     target = ApiSettings
-    max_body_bytes = fields.Integer(validate=_positive)
-    max_json_depth = fields.Integer(validate=_positive)
+    max_body_bytes = _WholeNumber(validate=_positive)
+    max_json_depth = _WholeNumber(validate=_positive)
 
 
 class _ServerSchema(_Section):
     target = ServerSettings
     host = fields.String(validate=validate.Length(min=1))
-    port = fields.Integer(validate=validate.Range(min=1, max=65535))
-    workers = fields.Integer(validate=_positive)
-    threads = fields.Integer(validate=_positive)
+    port = _WholeNumber(validate=validate.Range(min=1, max=65535))
+    workers = _WholeNumber(validate=_positive)
+    threads = _WholeNumber(validate=_positive)
 
 
 class _LogSchema(_Section):
