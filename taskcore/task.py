@@ -158,8 +158,12 @@ def check_new_task(
     errors: dict[str, list[str]] = {}
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= NAME_MAX:
         errors["name"] = [f"Must be 1 to {NAME_MAX} characters after trimming."]
+    elif _has_control_characters(name, allowed=""):
+        errors["name"] = ["Must not contain control characters."]
     if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
         errors["description"] = [f"Must be a string of at most {DESCRIPTION_MAX} characters."]
+    elif _has_control_characters(description, allowed="\t\n\r"):
+        errors["description"] = ["Must not contain control characters other than tab and newline."]
     url_problem = check_callback_url(callback_url)
     if url_problem:
         errors["callback_url"] = [url_problem]
@@ -172,13 +176,17 @@ def check_new_task(
     return errors
 
 
+def _has_control_characters(text: str, allowed: str) -> bool:
+    return any((ord(ch) < 32 or 127 <= ord(ch) < 160) and ch not in allowed for ch in text)
+
+
 def check_callback_url(url: object) -> str | None:
     """Why ``url`` is not an absolute http(s) URL with a host, or None when it is."""
     if not isinstance(url, str) or not url:
         return "Must be an absolute http or https URL."
     if len(url) > URL_MAX:
         return f"Must be at most {URL_MAX} characters."
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if any(ch.isspace() for ch in url) or _has_control_characters(url, allowed=""):
         return "Must not contain whitespace or control characters."
     try:
         parts = urlsplit(url)

@@ -1,0 +1,181 @@
+"""The v1 wire format: marshmallow schemas for request bodies, queries and responses.
+
+Schemas live only at this edge. JSON names are camelCase (``data_key``), Python names
+snake_case. Input schemas refuse unknown fields and check types strictly; the rules of a new
+task come from ``taskcore.task.check_new_task`` so that they are written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from taskcore.status import TaskStatus
+from taskcore.task import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    URL_MAX,
+    check_new_task,
+)
+from taskcore_flask.errors import camel_case
+
+PAGE_MAX = 1_000_000_000
+SIZE_MAX = 100
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``, nothing that merely looks like one (``"yes"``, ``1``)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class _Input(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TaskCreateSchema(_Input):
+    """Body of ``POST /tasks``; the limits shown in the OpenAPI document are the core's."""
+
+    name = fields.String(
+        required=True,
+        metadata={"description": "Trimmed; at least 1 character.", "maxLength": NAME_MAX},
+    )
+    description = fields.String(load_default="", metadata={"maxLength": DESCRIPTION_MAX})
+    callback_url = fields.String(
+        required=True,
+        data_key="callbackUrl",
+        metadata={
+            "description": "Absolute http or https URL with a host.",
+            "format": "uri",
+            "maxLength": URL_MAX,
+        },
+    )
+    payload = fields.Raw(
+        load_default=dict, allow_none=True, metadata={"description": "Any JSON value."}
+    )
+    priority = fields.Integer(
+        strict=True,
+        load_default=0,
+        metadata={
+            "description": "Higher first where the queue supports priority.",
+            "minimum": PRIORITY_MIN,
+            "maximum": PRIORITY_MAX,
+        },
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_rules(self, data: dict[str, Any], **_: Any) -> None:
+        """Apply the domain's rules to the fields that have the right type."""
+        broken = check_new_task(
+            data.get("name", ""),
+            data.get("callback_url", ""),
+            data.get("description", ""),
+            data.get("priority", 0),
+        )
+        errors = {camel_case(k): v for k, v in broken.items() if k in data}
+        if errors:
+            raise ValidationError(errors)
+
+
+class TaskCompleteSchema(_Input):
+    """Body of ``POST /tasks/{taskId}/complete``: the receiver's report."""
+
+    success = StrictBoolean(required=True)
+    result = fields.Raw(load_default=None, allow_none=True, metadata={"description": "Any JSON."})
+
+
+class _Query(Schema):
+    class Meta:
+        unknown = EXCLUDE  # caches and proxies add parameters of their own
+
+
+class TaskListQuerySchema(_Query):
+    """Query of ``GET /tasks``."""
+
+    status = fields.Enum(TaskStatus, by_value=True)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=PAGE_MAX))
+    size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=SIZE_MAX))
+
+
+class ExecuteQuerySchema(_Query):
+    """Query of ``POST /tasks/{taskId}/execute``."""
+
+    mode = fields.String(validate=validate.OneOf(["sync", "async"]))
+
+
+class CallbackResultSchema(Schema):
+    """What the last callback attempt produced."""
+
+    status_code = fields.Integer(data_key="statusCode", allow_none=True)
+    body = fields.String()
+    duration_ms = fields.Integer(data_key="durationMs")
+    error = fields.String(allow_none=True)
+    attempt = fields.Integer()
+
+
+class TaskSchema(Schema):
+    """A task as the API shows it; the completion token's hash never leaves the service."""
+
+    task_id = fields.UUID(data_key="taskId")
+    name = fields.String()
+    description = fields.String()
+    callback_url = fields.String(data_key="callbackUrl")
+    payload = fields.Raw(allow_none=True)
+    priority = fields.Integer()
+    status = fields.Enum(TaskStatus, by_value=True)
+    created_at = fields.AwareDateTime(data_key="createdAt")
+    updated_at = fields.AwareDateTime(data_key="updatedAt")
+    dequeued_at = fields.AwareDateTime(data_key="dequeuedAt", allow_none=True)
+    executed_at = fields.AwareDateTime(data_key="executedAt", allow_none=True)
+    completed_at = fields.AwareDateTime(data_key="completedAt", allow_none=True)
+    deadline = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When a Processing task is failed as lost."}
+    )
+    attempts = fields.Integer()
+    callback_result = fields.Nested(
+        CallbackResultSchema, data_key="callbackResult", allow_none=True
+    )
+    result = fields.Raw(allow_none=True, metadata={"description": "What the receiver reported."})
+
+
+class TaskPageSchema(Schema):
+    """One page of ``GET /tasks``."""
+
+    tasks = fields.List(fields.Nested(TaskSchema))
+    total_count = fields.Integer(data_key="totalCount")
+    page = fields.Integer()
+    page_size = fields.Integer(data_key="pageSize")
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document, as every error response is."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    task_id = fields.UUID(data_key="taskId")
+    current_status = fields.Enum(TaskStatus, by_value=True, data_key="currentStatus")
+
+
+class HealthSchema(Schema):
+    """The answer of the health checks."""
+
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+task_create = TaskCreateSchema()
+task_complete = TaskCompleteSchema()
+task_list_query = TaskListQuerySchema()
+execute_query = ExecuteQuerySchema()
+task_out = TaskSchema()
+task_page_out = TaskPageSchema()

@@ -1,0 +1,51 @@
+"""Fixtures for the REST API tests: apps over memory adapters and the real callback client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+from flask import Flask
+from flask.testing import FlaskClient
+
+from taskcore.service import TaskService
+from taskcore_adapters import Settings, build_container
+from taskcore_flask import close_app, create_app
+
+MakeApp = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app() -> Iterator[MakeApp]:
+    """Build apps on demand (``settings``, adapter overrides); all are closed afterwards."""
+    apps: list[Flask] = []
+
+    def make(settings: Settings | None = None, **overrides: Any) -> Flask:
+        container = build_container(settings=settings or Settings())
+        for name, adapter in overrides.items():
+            getattr(container, name).override(providers.Object(adapter))
+        app = create_app(container)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def service(app: Flask) -> TaskService:
+    service: TaskService = app.extensions["taskcore"].service()
+    return service
