@@ -149,6 +149,26 @@ def worker(config_path: str | None, concurrency: int) -> None:
     click.echo(f"taskcore worker: stopped after {running.executed} tasks", err=True)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=9000, show_default=True, help="Port to bind.")
+def receiver(host: str, port: int) -> None:
+    """Run a local callback receiver that prints each callback and answers 200.
+
+    For trying taskcore out and for demos; point a task's callbackUrl at it.
+    """
+    from taskcore_flask.receiver import make_receiver
+
+    server = make_receiver(host, port)
+    click.echo(f"taskcore receiver: listening on http://{host}:{port}/", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @main.group()
 def db() -> None:
     """Manage the SQL store's schema (Alembic migrations)."""
