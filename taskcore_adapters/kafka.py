@@ -1,0 +1,355 @@
+"""Kafka (confluent-kafka) as the task queue: a topic read by one consumer group.
+
+- No priority: Kafka keeps order only within a partition, so tasks come out first in, first
+  out per partition whatever their priority (sent in a ``priority`` header for observers).
+- The topic is created on first use with ``partitions`` partitions if it does not exist.
+- ``publish`` uses an idempotent producer (``acks=all``), keys messages by task id and returns
+  once the broker acknowledged; otherwise it raises ``QueueUnavailable``.
+- Kafka has no per-message ack, only a committed offset per partition. Nothing is committed
+  automatically: ``ack`` commits the offset below which every delivered message is
+  acknowledged (``_PartitionOffsets``); ``release`` seeks back. Messages a consumer did not
+  acknowledge go to the partition's next owner: delivery is at least once. ``discard``
+  cannot remove a message; the service skips it when it comes up.
+- One consumer serves every thread of this object, under a lock. It joins the group on the
+  first ``receive``, so a process that only publishes never takes partitions; one that stops
+  receiving hands them back after ``max.poll.interval.ms``.
+- Classic group protocol with a short session timeout and heartbeat: with library defaults a
+  join took tens of seconds on some brokers, and not all serve the ``consumer`` protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from taskcore.errors import QueueUnavailable
+from taskcore.ports import Delivery
+
+if TYPE_CHECKING:
+    from taskcore_adapters.config import QueueSettings
+
+log = logging.getLogger("taskcore.queue.kafka")
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "group.protocol": "classic",
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 500,
+    "max.poll.interval.ms": 30000,
+    "topic.metadata.refresh.interval.ms": 1000,
+    "fetch.wait.max.ms": 50,
+}
+PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 0}
+
+
+@dataclass
+class _PartitionOffsets:
+    """What one partition delivered here, to know which offset to commit.
+
+    Offsets below ``floor`` are committed; ``acked`` holds acknowledged ones above it. The
+    commit point is the lowest offset outstanding or released, else one past the highest
+    delivered.
+    """
+
+    epoch: int
+    floor: int | None = None
+    end: int = 0
+    outstanding: set[int] = field(default_factory=set)
+    released: set[int] = field(default_factory=set)
+    acked: set[int] = field(default_factory=set)
+
+    def admit(self, offset: int) -> bool:
+        """Whether a fetched message is new to deliver (a seek reads acked ones again)."""
+        if self.floor is None:
+            self.floor = offset
+        if offset < self.floor or offset in self.outstanding or offset in self.acked:
+            return False
+        self.outstanding.add(offset)
+        self.released.discard(offset)
+        self.end = max(self.end, offset + 1)
+        return True
+
+    def ack(self, offset: int) -> None:
+        self.outstanding.discard(offset)
+        self.acked.add(offset)
+
+    def release(self, offset: int) -> int:
+        """Mark the offset for another delivery; returns the offset to seek back to."""
+        self.outstanding.discard(offset)
+        self.released.add(offset)
+        return min(self.released)
+
+    def commit_point(self) -> int | None:
+        """The offset to commit if it moved past ``floor``, else None."""
+        pending = self.outstanding | self.released
+        point = min(pending) if pending else self.end
+        return point if self.floor is not None and point > self.floor else None
+
+    def committed(self, point: int) -> None:
+        self.floor = point
+        self.acked = {offset for offset in self.acked if offset >= point}
+
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    partition: int
+    offset: int
+    epoch: int
+
+
+class KafkaTaskQueue:
+    """``TaskQueue`` on a Kafka topic; FIFO per partition, no priority."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        partitions: int = 1,
+        group: str = "taskcore-workers",
+        poll_timeout_s: float = 0.1,
+        publish_timeout_s: float = 5.0,
+        ping_timeout_s: float = 2.0,
+        consumer_config: dict[str, Any] | None = None,
+        producer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.topic = topic
+        self._partitions = partitions
+        self._poll_timeout_s = poll_timeout_s
+        self._publish_timeout_s = publish_timeout_s
+        self._ping_timeout_s = ping_timeout_s
+        common = {"bootstrap.servers": bootstrap_servers, "client.id": "taskcore"}
+        self._consumer_config = {**common, **CONSUMER_DEFAULTS, "group.id": group}
+        self._consumer_config.update(consumer_config or {})
+        timeout_ms = int(publish_timeout_s * 1000)
+        self._producer_config = {**common, **PRODUCER_DEFAULTS, "message.timeout.ms": timeout_ms}
+        self._producer_config.update(producer_config or {})
+        self._admin_config: dict[str, Any] = common
+        self._lock = threading.RLock()  # the consumer and the offsets
+        self._setup_lock = threading.Lock()  # the producer, the admin client, the topic
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._admin: Any = None
+        self._topic_ready = False
+        self._offsets: dict[int, _PartitionOffsets] = {}
+        self._epochs = itertools.count(1)
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: QueueSettings) -> KafkaTaskQueue:
+        """Build from the ``[queue]`` section: url (bootstrap servers), name, partitions, group."""
+        return cls(
+            settings.url, settings.name, partitions=settings.partitions, group=settings.group
+        )
+
+    def publish(self, task_id: UUID, priority: int) -> None:
+        """Produce the task id and wait for the broker's acknowledgement.
+
+        Raises ``QueueUnavailable`` when the broker does not acknowledge in time.
+        """
+        producer = self._ready_producer()
+        outcome: list[KafkaError | None] = []
+        value = str(task_id).encode()
+        try:
+            producer.produce(
+                self.topic,
+                key=value,
+                value=value,
+                headers=[("priority", str(priority).encode())],
+                on_delivery=lambda error, _message: outcome.append(error),
+            )
+            producer.flush(self._publish_timeout_s + 1.0)
+        except (KafkaException, BufferError) as exc:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {exc}") from exc
+        if not outcome:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: publish not acknowledged")
+        if outcome[0] is not None:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {outcome[0].str()}")
+
+    def receive(self) -> Delivery | None:
+        """The next message of an assigned partition, or None after a short poll.
+
+        Raises ``QueueUnavailable`` on a fatal consumer error.
+        """
+        with self._lock:
+            consumer = self._ready_consumer()
+            deadline = time.monotonic() + self._poll_timeout_s
+            while True:
+                message = self._poll(consumer, max(deadline - time.monotonic(), 0.0))
+                if message is None:
+                    return None
+                delivery = self._admit(message)
+                if delivery is not None:
+                    return delivery
+
+    def ack(self, delivery: Delivery) -> None:
+        """Mark the message done and commit what is contiguous.
+
+        A failed commit is only logged: the message may come again, which is allowed.
+        """
+        receipt: _Receipt = delivery.receipt
+        with self._lock:
+            self._check_open()
+            offsets = self._current(receipt)
+            if offsets is not None:
+                offsets.ack(receipt.offset)
+                self._commit(self._consumer, receipt.partition, offsets)
+
+    def release(self, delivery: Delivery) -> None:
+        """Seek back so that the message is read again."""
+        receipt: _Receipt = delivery.receipt
+        with self._lock:
+            self._check_open()
+            offsets = self._current(receipt)
+            if offsets is None:
+                return  # the partition moved on; its next owner reads from the commit
+            target = TopicPartition(self.topic, receipt.partition, offsets.release(receipt.offset))
+            try:
+                self._consumer.seek(target)
+            except KafkaException as exc:
+                log.warning("seeking back failed; the message comes after a restart: %s", exc)
+
+    def discard(self, task_id: UUID) -> None:
+        """Nothing: Kafka cannot remove one message; the service skips it when it comes up."""
+
+    def ping(self) -> None:
+        """Return when the cluster answers a metadata request. Raises ``QueueUnavailable``."""
+        self._check_open()
+        try:
+            self._ready_admin().list_topics(timeout=self._ping_timeout_s)
+        except KafkaException as exc:
+            raise QueueUnavailable(f"Kafka is unreachable: {exc}") from exc
+
+    def assignment(self) -> list[int]:
+        """The partitions this object currently consumes (empty before it joined the group)."""
+        with self._lock:
+            return sorted(self._offsets)
+
+    def close(self) -> None:
+        """Commit what is acknowledged, leave the group and flush the producer."""
+        with self._lock, self._setup_lock:
+            if self._closed:
+                return
+            self._closed = True
+            consumer, self._consumer = self._consumer, None
+            producer, self._producer = self._producer, None
+            self._admin = None
+            with contextlib.suppress(KafkaException, RuntimeError):
+                if consumer is not None:
+                    consumer.close()  # revokes: commits what was acknowledged
+                if producer is not None:
+                    producer.flush(self._publish_timeout_s)
+
+    def _poll(self, consumer: Any, timeout: float) -> Message | None:
+        try:
+            return consumer.poll(timeout)  # type: ignore[no-any-return]
+        except (KafkaException, RuntimeError) as exc:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {exc}") from exc
+
+    def _admit(self, message: Message) -> Delivery | None:
+        """Turn a fetched message into a delivery, or None when it is to be skipped."""
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise QueueUnavailable(f"Kafka consumer failed: {error.str()}")
+            log.debug("Kafka consumer event: %s", error.str())
+            return None
+        partition, offset = message.partition(), message.offset()
+        offsets = None if partition is None else self._offsets.get(partition)
+        if partition is None or offset is None or offsets is None or not offsets.admit(offset):
+            return None  # not (or no longer) assigned here, or delivered already
+        try:
+            task_id = UUID((message.value() or b"").decode())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("skipping a message that is not a task id at offset %s", offset)
+            offsets.ack(offset)
+            return None
+        return Delivery(task_id, _Receipt(partition, offset, offsets.epoch))
+
+    def _current(self, receipt: _Receipt) -> _PartitionOffsets | None:
+        offsets = self._offsets.get(receipt.partition)
+        return offsets if offsets is not None and offsets.epoch == receipt.epoch else None
+
+    def _commit(self, consumer: Any, partition: int, offsets: _PartitionOffsets) -> None:
+        point = offsets.commit_point()
+        if point is None:
+            return
+        try:
+            consumer.commit(
+                offsets=[TopicPartition(self.topic, partition, point)], asynchronous=False
+            )
+        except KafkaException as exc:
+            log.warning("committing offset %s of partition %s failed: %s", point, partition, exc)
+            return
+        offsets.committed(point)
+
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs))
+
+    def _on_revoke(
+        self, consumer: Any, partitions: list[TopicPartition], lost: bool = False
+    ) -> None:
+        """Commit what was acknowledged; unacknowledged messages go to the next owner."""
+        for tp in partitions:
+            offsets = self._offsets.pop(tp.partition, None)
+            if offsets is not None and not lost:
+                self._commit(consumer, tp.partition, offsets)
+
+    def _ready_consumer(self) -> Any:
+        self._check_open()
+        if self._consumer is None:
+            self._ensure_topic()
+            consumer = Consumer(self._consumer_config, logger=log)
+            consumer.subscribe(
+                [self.topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=lambda consumer, partitions: self._on_revoke(consumer, partitions, True),
+            )
+            self._consumer = consumer
+        return self._consumer
+
+    def _ready_producer(self) -> Any:
+        self._ensure_topic()
+        return self._client("_producer", lambda: Producer(self._producer_config, logger=log))
+
+    def _ready_admin(self) -> Any:
+        return self._client("_admin", lambda: AdminClient(self._admin_config, logger=log))
+
+    def _client(self, attribute: str, build: Callable[[], Any]) -> Any:
+        """The producer or admin client, built once on first use."""
+        with self._setup_lock:
+            self._check_open()
+            if getattr(self, attribute) is None:
+                setattr(self, attribute, build())
+            return getattr(self, attribute)
+
+    def _ensure_topic(self) -> None:
+        """Create the topic once if it does not exist. Raises ``QueueUnavailable``."""
+        if self._topic_ready:
+            return
+        topic = NewTopic(self.topic, num_partitions=self._partitions, replication_factor=-1)
+        futures = self._ready_admin().create_topics([topic], request_timeout=self._ping_timeout_s)
+        try:
+            futures[self.topic].result(timeout=self._ping_timeout_s + 1.0)
+        except Exception as exc:
+            code = exc.args[0].code() if isinstance(exc, KafkaException) else None
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise QueueUnavailable(f"cannot create Kafka topic {self.topic!r}: {exc}") from exc
+        self._topic_ready = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r} is closed")
