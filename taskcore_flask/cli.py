@@ -14,6 +14,7 @@ import taskcore
 from taskcore.worker import Reaper, Worker
 from taskcore_adapters.config import ConfigError, Settings, load_settings
 from taskcore_adapters.container import build_container, shutdown
+from taskcore_flask.tasks_cli import tasks
 
 CONFIG_HELP = "TOML config file (default: $TASKCORE_CONFIG, else memory store and queue)."
 
@@ -203,6 +204,8 @@ def config_check(path: str) -> None:
         f"callbacks.timeout_s={settings.callbacks.timeout_s:g}"
     )
 
+
+main.add_command(tasks)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
