@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
 from typing import Any
 
 import click
-from gunicorn.app.base import BaseApplication
 
 import taskcore
 from taskcore.worker import Reaper, Worker
@@ -71,32 +71,44 @@ def serve(
         "keepalive": 5,
         "accesslog": None,
     }
-    ApiServer(settings, options).run()
+    api_server_class()(settings, options).run()
 
 
-class ApiServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn running ``create_app``; each worker process builds its own container."""
+@functools.cache
+def api_server_class() -> type:
+    """gunicorn's application class, imported only when the API is served."""
+    from gunicorn.app.base import BaseApplication
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
+    class ApiServer(BaseApplication):  # type: ignore[misc]
+        """gunicorn running ``create_app``; each worker process builds its own container."""
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-        self.cfg.set("worker_exit", _on_worker_exit)
+        def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+            self.settings = settings
+            self.options = options
+            super().__init__()
 
-    def load(self) -> Any:
-        from taskcore_flask.app import create_app
-        from taskcore_flask.logs import configure_logging
+        def load_config(self) -> None:
+            for key, value in self.options.items():
+                self.cfg.set(key, value)
+            self.cfg.set("worker_exit", _on_worker_exit)
 
-        configure_logging(self.settings.log)
-        container = build_container(settings=self.settings)
-        app = create_app(container)
-        reaper = Reaper(container.service(), self.settings.execution.reaper_interval_s).start()
-        _RUNNING.update(container=container, reaper=reaper)
-        return app
+        def load(self) -> Any:
+            return _load_app(self.settings)
+
+    return ApiServer
+
+
+def _load_app(settings: Settings) -> Any:
+    """Build this worker process's app, and start its reaper."""
+    from taskcore_flask.app import create_app
+    from taskcore_flask.logs import configure_logging
+
+    configure_logging(settings.log)
+    container = build_container(settings=settings)
+    app = create_app(container)
+    reaper = Reaper(container.service(), settings.execution.reaper_interval_s).start()
+    _RUNNING.update(container=container, reaper=reaper)
+    return app
 
 
 _RUNNING: dict[str, Any] = {}

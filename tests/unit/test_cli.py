@@ -11,7 +11,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from taskcore_flask.cli import ApiServer, main
+from taskcore_flask.cli import api_server_class, main
 from taskcore_flask.receiver import make_receiver
 
 
@@ -72,7 +72,7 @@ def test_the_api_server_runs_one_process_on_the_memory_store(
     monkeypatch: pytest.MonkeyPatch, runner: CliRunner
 ) -> None:
     seen: dict[str, object] = {}
-    monkeypatch.setattr(ApiServer, "run", lambda self: seen.update(self.options))
+    monkeypatch.setattr(api_server_class(), "run", lambda self: seen.update(self.options))
     result = runner.invoke(main, ["serve", "--workers", "4", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert seen["workers"] == 1 and seen["bind"] == "127.0.0.1:8123"
