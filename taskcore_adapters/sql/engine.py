@@ -1,0 +1,101 @@
+"""Engines configured per dialect, write transactions, and driver-error translation.
+
+Every store and queue call runs through ``translated`` so that a driver failure reaches the
+service as ``StoreUnavailable`` / ``QueueUnavailable`` with the cause chained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from taskcore.errors import AdapterError
+
+WRITE_OPTION = "taskcore_write"
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout_s: float = 5.0,
+) -> Engine:
+    """An engine that survives database restarts (``pool_pre_ping``) and suits its dialect.
+
+    ``pool_timeout_s`` also bounds connecting and, on SQLite, waiting for the write lock.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if _is_sqlite_memory(parsed):
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout_s)
+    if backend in ("postgresql", "mysql", "mariadb") and "connect_timeout" not in parsed.query:
+        # An unreachable host must fail within the pool timeout, not hang a request.
+        options["connect_args"] = {"connect_timeout": max(1, math.ceil(pool_timeout_s))}
+    if backend in ("mysql", "mariadb"):
+        # READ COMMITTED avoids InnoDB gap locks between concurrent claims and inserts.
+        options.update(isolation_level="READ COMMITTED", pool_recycle=3600)
+    engine = sa.create_engine(parsed, **options)
+    if backend == "sqlite":
+        configure_sqlite(engine, busy_timeout_s=pool_timeout_s)
+    return engine
+
+
+def _is_sqlite_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def configure_sqlite(engine: Engine, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+    """WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions.
+
+    pysqlite's own transaction handling is switched off so that this module decides how a
+    transaction begins: a writer takes the write lock up front, which keeps compare-and-set
+    safe across processes and avoids the lock upgrade that fails instead of waiting.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so that SQLite begins its transactions as a writer."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+@contextmanager
+def translated(error: type[AdapterError], what: str) -> Iterator[None]:
+    """Turn driver and pool failures into ``error``, keeping the cause."""
+    try:
+        yield
+    except exc.DBAPIError as failure:
+        raise error(f"{what} failed: {_first_line(failure.orig)}") from failure
+    except (exc.TimeoutError, exc.DisconnectionError) as failure:
+        raise error(f"{what} failed: {_first_line(failure)}") from failure
+
+
+def _first_line(failure: BaseException | None) -> str:
+    text = str(failure).strip().splitlines()
+    name = type(failure).__name__
+    return f"{name}: {text[0]}" if text else name

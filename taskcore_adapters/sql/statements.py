@@ -1,0 +1,143 @@
+"""Every statement the SQL store runs, built as SQLAlchemy Core constructs.
+
+Kept apart from the store so that each can be compiled and inspected for every dialect,
+including SQL Server, which the tests cannot run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from taskcore.status import TaskStatus
+from taskcore_adapters.sql.tables import Tables
+
+Statement = Any
+
+
+def _newest_first(table: sa.Table | sa.Subquery) -> list[Any]:
+    return [table.c.created_at.desc(), table.c.task_id.desc()]
+
+
+def _shared(t: Tables, table: sa.Table) -> list[Any]:
+    return [table.c[name] for name in t.task_columns]
+
+
+def select_task(t: Tables, task_id: UUID) -> Statement:
+    """The task's row, looked up by primary key in the active table and the archive at once."""
+    return sa.union_all(
+        sa.select(*_shared(t, t.tasks)).where(t.tasks.c.task_id == task_id),
+        sa.select(*_shared(t, t.archived)).where(t.archived.c.task_id == task_id),
+    )
+
+
+def select_status(t: Tables, task_id: UUID) -> Statement:
+    """The task's current status, active or archived: who won a lost compare-and-set."""
+    return sa.union_all(
+        sa.select(t.tasks.c.status).where(t.tasks.c.task_id == task_id),
+        sa.select(t.archived.c.status).where(t.archived.c.task_id == task_id),
+    )
+
+
+def insert_task(t: Tables, row: dict[str, Any]) -> Statement:
+    """A new active task."""
+    return sa.insert(t.tasks).values(**row)
+
+
+def insert_archived(t: Tables, row: dict[str, Any], archived_at: datetime) -> Statement:
+    """A Completed task's row in the archive."""
+    return sa.insert(t.archived).values(**row, archived_at=archived_at)
+
+
+def update_if_version(t: Tables, row: dict[str, Any], expected: int) -> Statement:
+    """The compare-and-set: change the row only if nobody moved it since it was read."""
+    values = {name: value for name, value in row.items() if name != "task_id"}
+    return (
+        sa.update(t.tasks)
+        .where(t.tasks.c.task_id == row["task_id"], t.tasks.c.version == expected)
+        .values(**values)
+    )
+
+
+def delete_if_version(t: Tables, task_id: UUID, expected: int) -> Statement:
+    """The compare-and-set half of archiving: take the row out of the active table."""
+    return sa.delete(t.tasks).where(t.tasks.c.task_id == task_id, t.tasks.c.version == expected)
+
+
+def page_ids(t: Tables, status: TaskStatus | None, offset: int, limit: int) -> Statement:
+    """The ids of one page, newest first, read from indexes only.
+
+    Completed tasks live in the archive and nowhere else; every other status lives in the
+    active table, so a filtered page reads one table. An unfiltered page merges both; each
+    side is cut to ``offset + limit`` ids in index order first, so no database sorts a
+    whole table. The rows themselves are fetched afterwards by primary key (``select_tasks``).
+    """
+    if status is TaskStatus.COMPLETED:
+        return _newest_ids(t.archived).offset(offset).limit(limit)
+    if status is not None:
+        stmt = _newest_ids(t.tasks).where(t.tasks.c.status == status.value)
+        return stmt.offset(offset).limit(limit)
+    sides = [_newest_ids(table).limit(offset + limit) for table in (t.tasks, t.archived)]
+    merged = sa.union_all(*(sa.select(side.subquery()) for side in sides)).subquery("merged")
+    return sa.select(merged.c.task_id).order_by(*_newest_first(merged)).offset(offset).limit(limit)
+
+
+def _newest_ids(table: sa.Table) -> sa.Select[Any]:
+    return sa.select(table.c.task_id, table.c.created_at).order_by(*_newest_first(table))
+
+
+def select_tasks(t: Tables, task_ids: list[UUID]) -> Statement:
+    """The rows of these tasks, active or archived, in no particular order."""
+    return sa.union_all(
+        sa.select(*_shared(t, t.tasks)).where(t.tasks.c.task_id.in_(task_ids)),
+        sa.select(*_shared(t, t.archived)).where(t.archived.c.task_id.in_(task_ids)),
+    )
+
+
+def count(t: Tables, status: TaskStatus | None) -> Statement:
+    """How many tasks have ``status`` (all tasks when None), in one round trip.
+
+    The archive holds only Completed tasks, so it is counted whole, which is cheaper.
+    """
+    active = sa.select(sa.func.count()).select_from(t.tasks)
+    archived = sa.select(sa.func.count()).select_from(t.archived)
+    if status is TaskStatus.COMPLETED:
+        return archived
+    if status is not None:
+        return active.where(t.tasks.c.status == status.value)
+    return sa.select(active.scalar_subquery() + archived.scalar_subquery())
+
+
+def count_active_by_status(t: Tables) -> Statement:
+    """Active tasks per status."""
+    return sa.select(t.tasks.c.status, sa.func.count()).group_by(t.tasks.c.status)
+
+
+def expired(t: Tables, now: datetime, limit: int) -> Statement:
+    """Processing tasks whose lease ran out, the most overdue first."""
+    tasks = t.tasks
+    return (
+        sa.select(*_shared(t, tasks))
+        .where(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.deadline <= now)
+        .order_by(tasks.c.deadline, tasks.c.task_id)
+        .limit(limit)
+    )
+
+
+def queued_ids(t: Tables, limit: int) -> Statement:
+    """Ids of Queued tasks, oldest first."""
+    tasks = t.tasks
+    return (
+        sa.select(tasks.c.task_id)
+        .where(tasks.c.status == TaskStatus.QUEUED.value)
+        .order_by(tasks.c.created_at, tasks.c.task_id)
+        .limit(limit)
+    )
+
+
+def ping() -> Statement:
+    """The cheapest round trip."""
+    return sa.select(sa.literal(1))

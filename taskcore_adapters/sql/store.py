@@ -1,0 +1,147 @@
+"""``SqlTaskStore``: the durable ``TaskStore`` on any database SQLAlchemy reaches.
+
+Each move is one conditional statement on ``version`` (compare-and-set), so concurrent
+moves have exactly one winner on every database; completing a task moves its row to the
+archive in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from sqlalchemy.engine import Connection, Engine
+
+from taskcore.errors import ConcurrentUpdate, StoreUnavailable, TaskNotFound
+from taskcore.ports import TaskPage
+from taskcore.status import TaskStatus
+from taskcore.task import Task
+from taskcore_adapters.sql import statements as q
+from taskcore_adapters.sql.engine import create_engine, translated, writer
+from taskcore_adapters.sql.rows import to_row, to_task
+from taskcore_adapters.sql.tables import tables
+
+if TYPE_CHECKING:
+    from taskcore_adapters.config import StoreSettings
+
+WHAT = "the task store"
+
+
+class SqlTaskStore:
+    """``TaskStore`` over the ``tasks`` and ``archived_tasks`` tables.
+
+    Every method raises ``StoreUnavailable`` when the database fails or cannot be reached;
+    the pool checks connections before use, so the store recovers when the database does.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self._t = tables()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> SqlTaskStore:
+        """Connect, then migrate (``auto``) or verify (``check``) the schema.
+
+        Raises ``SchemaNotReady`` when ``check`` finds the schema missing or outdated, and
+        ``StoreUnavailable`` when the database cannot be reached.
+        """
+        from taskcore_adapters.sql import migrate
+
+        engine = create_engine(
+            settings.url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout_s=settings.pool_timeout_s,
+        )
+        try:
+            if settings.migrate == "auto":
+                migrate.ensure_up_to_date(engine)
+            else:
+                migrate.check_up_to_date(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def add(self, task: Task) -> None:
+        """Insert a new task (straight into the archive if it is already Completed)."""
+        row = to_row(task)
+        statement = (
+            q.insert_archived(self._t, row, task.updated_at)
+            if task.status is TaskStatus.COMPLETED
+            else q.insert_task(self._t, row)
+        )
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            conn.execute(statement)
+
+    def get(self, task_id: UUID) -> Task:
+        """The task, active or archived. Raises ``TaskNotFound``."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            row = conn.execute(q.select_task(self._t, task_id)).mappings().first()
+        if row is None:
+            raise TaskNotFound(task_id)
+        return to_task(row)
+
+    def save(self, task: Task) -> None:
+        """Compare-and-set on ``version``; Completed moves the row to the archive.
+
+        Raises ``ConcurrentUpdate`` with the current status, or ``TaskNotFound``.
+        """
+        expected = task.version - 1
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            if task.status is TaskStatus.COMPLETED:
+                changed = conn.execute(q.delete_if_version(self._t, task.task_id, expected))
+                if changed.rowcount == 1:
+                    conn.execute(q.insert_archived(self._t, to_row(task), task.updated_at))
+            else:
+                changed = conn.execute(q.update_if_version(self._t, to_row(task), expected))
+            if changed.rowcount != 1:
+                raise self._lost(conn, task.task_id)
+
+    def _lost(self, conn: Connection, task_id: UUID) -> Exception:
+        status = conn.execute(q.select_status(self._t, task_id)).scalar()
+        if status is None:
+            return TaskNotFound(task_id)
+        return ConcurrentUpdate(task_id, TaskStatus(status))
+
+    def list_page(self, status: TaskStatus | None, offset: int, limit: int) -> TaskPage:
+        """Tasks newest first (ties by id), archived ones included, and the matching total."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
+            rows = conn.execute(q.select_tasks(self._t, ids)).mappings().all() if ids else []
+            total = conn.execute(q.count(self._t, status)).scalar_one()
+        found = {row["task_id"]: to_task(row) for row in rows}
+        return TaskPage([found[i] for i in ids if i in found], int(total))
+
+    def expired(self, now: datetime, limit: int) -> list[Task]:
+        """Processing tasks whose deadline is at or before ``now``, most overdue first."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            rows = conn.execute(q.expired(self._t, now, limit)).mappings().all()
+        return [to_task(row) for row in rows]
+
+    def queued_ids(self, limit: int) -> list[UUID]:
+        """Ids of Queued tasks, oldest first."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            return list(conn.execute(q.queued_ids(self._t, limit)).scalars())
+
+    def counts(self) -> dict[TaskStatus, int]:
+        """Tasks per status, archive included; every status is present."""
+        totals = dict.fromkeys(TaskStatus, 0)
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            for status, number in conn.execute(q.count_active_by_status(self._t)):
+                totals[TaskStatus(status)] += number
+            totals[TaskStatus.COMPLETED] += conn.execute(
+                q.count(self._t, TaskStatus.COMPLETED)
+            ).scalar_one()
+        return totals
+
+    def ping(self) -> None:
+        """Return when the database answers a query."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            conn.execute(q.ping())
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
