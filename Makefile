@@ -25,7 +25,26 @@ typecheck: install
 	$(BIN)/mypy --strict taskcore
 
 test: lint typecheck
+	$(BIN)/bandit -q -r taskcore taskcore_adapters taskcore_flask
 	$(BIN)/python -m pytest
+
+# The benchmark (not part of `make test`): its own dependencies, then bench/run.py.
+BENCH_DEPS := $(VENV)/.bench-stamp
+
+$(BENCH_DEPS): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_DEPS)
+
+bench: $(BENCH_DEPS)
+	$(BIN)/python -m bench.run --profile full
+
+bench-quick: $(BENCH_DEPS)
+	$(BIN)/python -m bench.run --profile quick
+
+.PHONY: security
+security: install
+	$(BIN)/bandit -q -r taskcore taskcore_adapters taskcore_flask
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

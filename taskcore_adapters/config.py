@@ -258,8 +258,11 @@ def _check_consistency(settings: Settings) -> None:
             f"invalid configuration: queue.url: Required when queue.backend is "
             f"'{settings.queue.backend}'."
         )
-    if settings.queue.backend == "sql" and settings.store.backend != "sql":
-        raise ConfigError("invalid configuration: queue.backend: 'sql' needs store.backend 'sql'.")
+    if settings.queue.backend != "memory" and settings.store.backend != "sql":
+        raise ConfigError(
+            f"invalid configuration: queue.backend: '{settings.queue.backend}' needs "
+            "store.backend 'sql' (the shared store that several processes use)."
+        )
     for key in ("deny_networks", "allow_networks"):
         for network in getattr(settings.callbacks, key):
             _check_network(f"callbacks.{key}", network)

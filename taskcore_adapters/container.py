@@ -18,6 +18,7 @@ from taskcore import ServiceSettings, SystemClock, TaskService
 from taskcore_adapters.config import Settings, load_settings
 from taskcore_adapters.executor import ThreadPoolBackgroundExecutor
 from taskcore_adapters.memory import MemoryTaskQueue, MemoryTaskStore
+from taskcore_adapters.outbox import EnqueuedByStore, OutboxQueue
 
 
 class _Closable(Protocol):
@@ -50,7 +51,10 @@ def _memory_store(closer: Closer) -> Any:
 def _sql_store(settings: Settings, closer: Closer) -> Any:
     from taskcore_adapters.sql.store import SqlTaskStore
 
-    return closer.register(SqlTaskStore.from_settings(settings.store))
+    enqueue_on_add = settings.queue.backend != "memory"  # the SQL queue, or the outbox
+    return closer.register(
+        SqlTaskStore.from_settings(settings.store, enqueue_on_add=enqueue_on_add)
+    )
 
 
 def _memory_queue(closer: Closer) -> Any:
@@ -60,19 +64,27 @@ def _memory_queue(closer: Closer) -> Any:
 def _sql_queue(settings: Settings, store: Any, closer: Closer) -> Any:
     from taskcore_adapters.sql.queue import SqlTaskQueue
 
-    return closer.register(SqlTaskQueue(store.engine, settings.queue))
+    return closer.register(EnqueuedByStore(SqlTaskQueue(store.engine, settings.queue)))
 
 
-def _rabbitmq_queue(settings: Settings, closer: Closer) -> Any:
+def _behind_outbox(broker: Any, store: Any, clock: Any, closer: Closer) -> Any:
+    from taskcore_adapters.sql.outbox import SqlOutbox
+
+    return closer.register(OutboxQueue(broker, SqlOutbox(store.engine), clock))
+
+
+def _rabbitmq_queue(settings: Settings, store: Any, clock: Any, closer: Closer) -> Any:
     from taskcore_adapters.rabbitmq import RabbitMqTaskQueue
 
-    return closer.register(RabbitMqTaskQueue.from_settings(settings.queue))
+    broker = RabbitMqTaskQueue.from_settings(settings.queue)
+    return _behind_outbox(broker, store, clock, closer)
 
 
-def _kafka_queue(settings: Settings, closer: Closer) -> Any:
+def _kafka_queue(settings: Settings, store: Any, clock: Any, closer: Closer) -> Any:
     from taskcore_adapters.kafka import KafkaTaskQueue
 
-    return closer.register(KafkaTaskQueue.from_settings(settings.queue))
+    broker = KafkaTaskQueue.from_settings(settings.queue)
+    return _behind_outbox(broker, store, clock, closer)
 
 
 def _callbacks(settings: Settings, closer: Closer) -> Any:
@@ -111,8 +123,8 @@ class Container(containers.DeclarativeContainer):
         config.queue.backend,
         memory=providers.Singleton(_memory_queue, closer),
         sql=providers.Singleton(_sql_queue, settings, store, closer),
-        rabbitmq=providers.Singleton(_rabbitmq_queue, settings, closer),
-        kafka=providers.Singleton(_kafka_queue, settings, closer),
+        rabbitmq=providers.Singleton(_rabbitmq_queue, settings, store, clock, closer),
+        kafka=providers.Singleton(_kafka_queue, settings, store, clock, closer),
     )
     callbacks = providers.Singleton(_callbacks, settings, closer)
     executor = providers.Singleton(_executor, settings, closer)

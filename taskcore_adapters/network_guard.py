@@ -3,8 +3,9 @@
 A callback URL is chosen by whoever creates the task, so it must not be able to reach the
 cloud metadata service or internal networks. Checking the URL text is not enough: DNS names,
 decimal/octal/hex IPv4 forms, IPv4-mapped IPv6 and DNS rebinding all hide the real target.
-The guard therefore checks the peer address of every new connection, after resolution and
-connect but before a single byte of the request is sent.
+The guard therefore resolves the host itself and dials only an allowed address (a denied
+one never even sees a TCP handshake, so the guard cannot be used to probe ports), then
+checks the connected peer again before a single byte of the request is sent.
 """
 
 from __future__ import annotations
@@ -79,7 +80,21 @@ def _forms(ip: str | IpAddress) -> list[IpAddress]:
     forms: list[IpAddress] = [ip]
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         forms.append(ip.ipv4_mapped)
+    if forms[-1].is_unspecified:  # 0.0.0.0 and :: reach this machine's own services
+        forms.append(ipaddress.ip_address("127.0.0.1" if forms[-1].version == 4 else "::1"))
     return forms
+
+
+def allowed_address(host: str, port: int, policy: NetworkPolicy) -> str:
+    """Resolve ``host`` and return the first allowed address; raise ``DeniedNetwork`` if none.
+
+    Raises ``socket.gaierror`` when the name does not resolve.
+    """
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    allowed = [str(info[4][0]) for info in infos if policy.allows(str(info[4][0]))]
+    if not allowed:
+        raise DeniedNetwork(str(_forms(str(infos[0][4][0]))[-1]))
+    return allowed[0]
 
 
 def check_peer(sock: socket.socket, policy: NetworkPolicy) -> None:
@@ -93,12 +108,19 @@ def check_peer(sock: socket.socket, policy: NetworkPolicy) -> None:
 
 
 class _PeerCheck:
-    """Mixed into urllib3 connections: check the peer right after connecting."""
+    """Mixed into urllib3 connections: dial only an allowed address, then check the peer."""
 
     policy: ClassVar[NetworkPolicy]
+    _dns_host: str
+    port: int
 
     def _new_conn(self) -> socket.socket:
-        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        host = self._dns_host
+        self._dns_host = allowed_address(host, self.port, self.policy)
+        try:
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        finally:
+            self._dns_host = host
         check_peer(sock, self.policy)
         return sock
 

@@ -27,7 +27,8 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
-SECRET_PREFIX = "whsec_"
+# The format prefix of Standard Webhooks secrets, not a secret itself.
+SECRET_PREFIX = "whsec_"  # nosec B105
 VERSION = "v1"
 
 

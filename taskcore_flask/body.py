@@ -30,9 +30,15 @@ def json_body(max_depth: int) -> Any:
     if not request.is_json:
         raise UnsupportedMediaType("The request body must be sent as application/json.")
     limit = request.max_content_length
+    too_large = RequestEntityTooLarge(f"The request body must be at most {limit} bytes.")
     if limit is not None and (request.content_length or 0) > limit:
-        raise RequestEntityTooLarge(f"The request body must be at most {limit} bytes.")
-    return parse_json(request.get_data(cache=False), max_depth)
+        raise too_large
+    raw = request.get_data(cache=False)
+    # Werkzeug cuts a chunked body at the limit: refuse it rather than parse a prefix.
+    cut = limit is not None and request.content_length is None and len(raw) >= limit
+    if cut and request.environ["wsgi.input"].read(1):
+        raise too_large
+    return parse_json(raw, max_depth)
 
 
 def parse_json(raw: bytes, max_depth: int) -> Any:

@@ -47,7 +47,8 @@ def alembic_config(url: str | None = None) -> Config:
 def head() -> str:
     """The newest revision shipped with this code."""
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert revision is not None, "the package ships no migrations"
+    if revision is None:
+        raise RuntimeError("the package ships no migrations")
     return revision
 
 

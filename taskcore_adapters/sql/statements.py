@@ -13,6 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from taskcore.status import TaskStatus
+from taskcore.task import Task
 from taskcore_adapters.sql.tables import Tables
 
 Statement = Any
@@ -45,6 +46,13 @@ def select_status(t: Tables, task_id: UUID) -> Statement:
 def insert_task(t: Tables, row: dict[str, Any]) -> Statement:
     """A new active task."""
     return sa.insert(t.tasks).values(**row)
+
+
+def insert_message(t: Tables, task: Task) -> Statement:
+    """A new task's queue message, written in the task's own transaction."""
+    return sa.insert(t.queue).values(
+        task_id=task.task_id, priority=task.priority, enqueued_at=task.created_at
+    )
 
 
 def insert_archived(t: Tables, row: dict[str, Any], archived_at: datetime) -> Statement:

@@ -33,15 +33,21 @@ class SqlTaskStore:
 
     Every method raises ``StoreUnavailable`` when the database fails or cannot be reached;
     the pool checks connections before use, so the store recovers when the database does.
+    With ``enqueue_on_add``, ``add`` also writes the task's queue message into
+    ``queue_messages`` in the same transaction (the SQL queue, or the outbox in front of a
+    broker), so a Queued task never lacks its message.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, enqueue_on_add: bool = False) -> None:
         self.engine = engine
+        self.enqueue_on_add = enqueue_on_add
         self._writer = writer(engine)
         self._t = tables()
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings) -> SqlTaskStore:
+    def from_settings(
+        cls, settings: StoreSettings, *, enqueue_on_add: bool = False
+    ) -> SqlTaskStore:
         """Connect, then migrate (``auto``) or verify (``check``) the schema.
 
         Raises ``SchemaNotReady`` when ``check`` finds the schema missing or outdated, and
@@ -63,7 +69,7 @@ class SqlTaskStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, enqueue_on_add=enqueue_on_add)
 
     def add(self, task: Task) -> None:
         """Insert a new task (straight into the archive if it is already Completed)."""
@@ -75,6 +81,8 @@ class SqlTaskStore:
         )
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             conn.execute(statement)
+            if self.enqueue_on_add and task.status is TaskStatus.QUEUED:
+                conn.execute(q.insert_message(self._t, task))
 
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``."""

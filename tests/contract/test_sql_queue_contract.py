@@ -13,8 +13,8 @@ import pytest
 
 from taskcore.ports import Delivery
 from taskcore_adapters.sql.queue import VISIBILITY_TIMEOUT_S, SqlTaskQueue
-from tests.contract.conftest import SQL_BACKENDS, ScratchDatabases, empty_tables, sql_store
 from tests.support.clock import SettableClock
+from tests.support.databases import SQL_BACKENDS, ScratchDatabases, empty_tables, sql_store
 
 
 def drain(queue: Any) -> list[UUID]:

@@ -13,7 +13,7 @@ from taskcore_adapters.container import build_container, shutdown
 from taskcore_adapters.sql.migrate import SchemaNotReady
 from taskcore_adapters.sql.queue import SqlTaskQueue
 from taskcore_adapters.sql.store import SqlTaskStore
-from tests.contract.conftest import ScratchDatabases
+from tests.support.databases import ScratchDatabases
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -50,8 +50,9 @@ def test_the_container_builds_one_engine_for_the_sql_store_and_queue(tmp_path: P
     try:
         store, queue = container.store(), container.queue()
         assert isinstance(store, SqlTaskStore)
-        assert isinstance(queue, SqlTaskQueue)
-        assert queue.engine is store.engine
+        assert isinstance(queue.queue, SqlTaskQueue)  # behind EnqueuedByStore
+        assert queue.queue.engine is store.engine
+        assert store.enqueue_on_add
         store.ping()
         queue.ping()
     finally:

@@ -21,7 +21,7 @@ from taskcore_adapters.sql import migrate
 from taskcore_adapters.sql.engine import create_engine
 from taskcore_adapters.sql.store import SqlTaskStore
 from taskcore_adapters.sql.tables import VERSION_TABLE, tables
-from tests.contract.conftest import SQL_BACKENDS, ScratchDatabases
+from tests.support.databases import SQL_BACKENDS, ScratchDatabases
 
 TABLES = {"tasks", "archived_tasks", "queue_messages"}
 

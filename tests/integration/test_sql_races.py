@@ -24,7 +24,7 @@ from taskcore_adapters.sql.queue import SqlTaskQueue
 from taskcore_adapters.sql.rows import to_row
 from taskcore_adapters.sql.store import SqlTaskStore
 from taskcore_adapters.sql.tables import tables
-from tests.contract.conftest import SQL_BACKENDS, ScratchDatabases, empty_tables
+from tests.support.databases import SQL_BACKENDS, ScratchDatabases, empty_tables
 
 SPAWN = multiprocessing.get_context("spawn")
 TASKS = 2_000

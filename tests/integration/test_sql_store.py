@@ -21,7 +21,7 @@ from taskcore_adapters.sql.engine import create_engine
 from taskcore_adapters.sql.queue import SqlTaskQueue, claim_statement
 from taskcore_adapters.sql.store import SqlTaskStore
 from taskcore_adapters.sql.tables import tables
-from tests.contract.conftest import (
+from tests.support.databases import (
     MARIADB_ROOT,
     PG_ROOT,
     SQL_BACKENDS,

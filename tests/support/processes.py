@@ -23,13 +23,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
+def wait_for_http(
+    url: str, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until ``url`` answers; fail at once, with its stderr, if ``proc`` exits first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"process exited with {proc.returncode}: {stderr[-2000:]}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise TimeoutError(f"nothing answered at {url} within {timeout_s}s")
 
@@ -47,7 +53,7 @@ def running(
         start_new_session=True,
     )
     try:
-        wait_for_http(ready_url)
+        wait_for_http(ready_url, proc=proc)
         yield proc
     finally:
         if proc.poll() is None:

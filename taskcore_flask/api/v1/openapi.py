@@ -28,6 +28,7 @@ _ANSWERS = {
     400: "Invalid input; `errors` names each field.",
     403: "Missing or wrong `X-Task-Token`.",
     404: "No such task.",
+    405: "The method is not allowed on this path (`/tasks/dequeue` only takes POST).",
     409: "The task's status does not allow this; `currentStatus` says what it is.",
     413: "The request body is too large.",
     415: "The request body is not `application/json`.",
@@ -105,10 +106,10 @@ def _paths() -> dict[str, dict[str, Any]]:
             )
         },
         TASK_PATH: {
-            "get": _operation("Read a task.", {200: task_answer, **_problems(400, 404)}),
+            "get": _operation("Read a task.", {200: task_answer, **_problems(400, 404, 405)}),
             "delete": _operation(
                 "Cancel a Queued or Pending task (also when already Cancelled).",
-                {204: _answer("Cancelled."), **_problems(400, 404, 409)},
+                {204: _answer("Cancelled."), **_problems(400, 404, 405, 409)},
             ),
         },
         TASK_PATH + "/dequeue": _task_action(

@@ -1,0 +1,62 @@
+"""``SqlOutbox``: the ``queue_messages`` rows a broker deployment has not yet published.
+
+With a broker, the store writes each new task's message into ``queue_messages`` in the same
+transaction as the task; ``taskcore_adapters.outbox.OutboxQueue`` publishes it and deletes
+the row. Rows are taken with ``SKIP LOCKED`` where the database has it, so several relays
+do not publish the same rows at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from taskcore.errors import StoreUnavailable
+from taskcore_adapters.sql.engine import translated, writer
+from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, discard_statement, supports_skip_locked
+from taskcore_adapters.sql.tables import Tables, tables
+
+WHAT = "the outbox"
+
+
+def pending_statement(t: Tables, older_than: datetime, limit: int, skip_locked: bool) -> Any:
+    """The oldest unpublished messages written before ``older_than``."""
+    queue = t.queue
+    return (
+        sa.select(queue.c.id, queue.c.task_id, queue.c.priority)
+        .where(queue.c.enqueued_at <= older_than)
+        .order_by(queue.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=skip_locked)
+        .with_hint(queue, MSSQL_CLAIM_HINT, "mssql")
+    )
+
+
+class SqlOutbox:
+    """``Outbox`` over ``queue_messages``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._writer = writer(engine)
+        self._t = tables()
+
+    def pending(self, older_than: datetime, limit: int) -> list[tuple[int, UUID, int]]:
+        """(message id, task id, priority) of unpublished messages, oldest first."""
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            skip = supports_skip_locked(conn.dialect)
+            rows = conn.execute(pending_statement(self._t, older_than, limit, skip)).all()
+        return [(row.id, row.task_id, row.priority) for row in rows]
+
+    def remove(self, message_ids: list[int]) -> None:
+        """Delete published messages."""
+        queue = self._t.queue
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            conn.execute(sa.delete(queue).where(queue.c.id.in_(message_ids)))
+
+    def remove_task(self, task_id: UUID) -> None:
+        """Delete a task's messages once the broker has it."""
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            conn.execute(discard_statement(self._t, task_id))

@@ -1,0 +1,174 @@
+"""The transactional outbox: no Queued task is ever left without a message for the broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+
+from taskcore import Delivery, QueueUnavailable, TaskService, TaskStatus
+from taskcore_adapters.executor import ThreadPoolBackgroundExecutor
+from taskcore_adapters.memory import MemoryTaskQueue
+from taskcore_adapters.outbox import EnqueuedByStore, OutboxQueue
+from taskcore_adapters.sql.outbox import SqlOutbox
+from taskcore_adapters.sql.queue import SqlTaskQueue
+from taskcore_adapters.sql.store import SqlTaskStore
+from taskcore_adapters.sql.tables import tables
+from tests.support.clock import SettableClock
+from tests.support.databases import SQL_BACKENDS, ScratchDatabases, empty_tables
+
+
+class DownBroker(MemoryTaskQueue):
+    """A broker that refuses every publish, as one does while it is down."""
+
+    def publish(self, task_id: UUID, priority: int) -> None:
+        raise QueueUnavailable("broker down")
+
+
+class NoCallbacks:
+    def call(self, request: Any) -> Any:  # pragma: no cover - never executed here
+        raise AssertionError("no callback expected")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchDatabases]:
+    scratch = ScratchDatabases(tmp_path_factory.mktemp("outbox"))
+    yield scratch
+    scratch.drop_all()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def store(request: pytest.FixtureRequest, databases: ScratchDatabases) -> Iterator[SqlTaskStore]:
+    from taskcore_adapters.sql.engine import create_engine
+
+    built = SqlTaskStore(create_engine(databases.url(request.param)), enqueue_on_add=True)
+    empty_tables(built.engine)
+    yield built
+    built.close()
+
+
+def outbox_rows(store: SqlTaskStore) -> list[UUID]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(tables().queue.c.task_id)).scalars())
+
+
+def service_over(store: SqlTaskStore, queue: Any, clock: SettableClock) -> TaskService:
+    return TaskService(store, queue, NoCallbacks(), clock, ThreadPoolBackgroundExecutor(1, 1))
+
+
+def test_a_created_task_reaches_the_broker_and_leaves_no_outbox_row(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    broker = MemoryTaskQueue()
+    queue = OutboxQueue(broker, SqlOutbox(store.engine), clock, relay_interval_s=60)
+    try:
+        task = service_over(store, queue, clock).create(name="a", callback_url="http://127.0.0.1/")
+        delivery = broker.receive()
+    finally:
+        queue.close()
+    assert delivery is not None and delivery.task_id == task.task_id
+    assert outbox_rows(store) == []
+
+
+def test_a_task_created_while_the_broker_is_down_is_published_later(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = SqlOutbox(store.engine)
+    down = OutboxQueue(DownBroker(), outbox, clock, relay_interval_s=60)
+    service = service_over(store, down, clock)
+    task = service.create(name="kept", callback_url="http://127.0.0.1/")
+    down.close()
+    assert service.get(task.task_id).status is TaskStatus.QUEUED
+    assert outbox_rows(store) == [task.task_id]
+
+    broker = MemoryTaskQueue()
+    back = OutboxQueue(broker, outbox, clock, relay_interval_s=60, settle_s=5)
+    try:
+        assert back.relay_once() == 0  # too recent: a direct publish may still be running
+        clock.advance(6)
+        assert back.relay_once() == 1
+    finally:
+        back.close()
+    delivery = broker.receive()
+    assert isinstance(delivery, Delivery) and delivery.task_id == task.task_id
+    assert outbox_rows(store) == []
+
+
+def test_the_relay_runs_by_itself_in_the_background(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = SqlOutbox(store.engine)
+    down = OutboxQueue(DownBroker(), outbox, clock, relay_interval_s=60)
+    service_over(store, down, clock).create(name="later", callback_url="http://127.0.0.1/")
+    down.close()
+    clock.advance(10)
+    broker = MemoryTaskQueue()
+    relayed = OutboxQueue(broker, outbox, clock, relay_interval_s=0.02)
+    try:
+        for _ in range(250):
+            if len(broker):
+                break
+            time.sleep(0.02)
+    finally:
+        relayed.close()
+    assert len(broker) == 1
+
+
+def test_a_failed_relay_round_keeps_the_rows_it_could_not_send(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = SqlOutbox(store.engine)
+    down = OutboxQueue(DownBroker(), outbox, clock, relay_interval_s=60)
+    service_over(store, down, clock).create(name="x", callback_url="http://127.0.0.1/")
+    clock.advance(10)
+    with pytest.raises(QueueUnavailable):
+        down.relay_once()
+    down.close()
+    assert len(outbox_rows(store)) == 1
+
+
+def test_the_sql_queue_delivers_the_message_written_with_the_task(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    service = service_over(store, queue, clock)
+    first = service.create(name="low", callback_url="http://127.0.0.1/", priority=1)
+    second = service.create(name="high", callback_url="http://127.0.0.1/", priority=7)
+    assert len(outbox_rows(store)) == 2  # publish added nothing: one message per task
+    assert service.dequeue_next().task_id == second.task_id
+    assert service.dequeue_next().task_id == first.task_id
+    assert service.dequeue_next() is None
+    queue.ping()
+    queue.close()
+
+
+def test_cancelling_removes_the_message_from_the_sql_queue(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    service = service_over(store, queue, clock)
+    task = service.create(name="gone", callback_url="http://127.0.0.1/")
+    service.cancel(task.task_id)
+    assert outbox_rows(store) == []
+    assert service.dequeue_next() is None
+
+
+def test_a_message_released_by_a_failing_consumer_comes_back(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    task = service_over(store, queue, clock).create(name="r", callback_url="http://127.0.0.1/")
+    delivery = queue.receive()
+    assert delivery is not None
+    queue.release(delivery)
+    again = queue.receive()
+    assert again is not None and again.task_id == task.task_id
+    queue.ack(again)
+    assert queue.receive() is None
