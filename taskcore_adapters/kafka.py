@@ -119,6 +119,7 @@ class KafkaTaskQueue:
         partitions: int = 1,
         group: str = "taskcore-workers",
         poll_timeout_s: float = 0.1,
+        join_timeout_s: float = 15.0,
         publish_timeout_s: float = 5.0,
         ping_timeout_s: float = 2.0,
         consumer_config: dict[str, Any] | None = None,
@@ -127,6 +128,7 @@ class KafkaTaskQueue:
         self.topic = topic
         self._partitions = partitions
         self._poll_timeout_s = poll_timeout_s
+        self._join_timeout_s = join_timeout_s
         self._publish_timeout_s = publish_timeout_s
         self._ping_timeout_s = ping_timeout_s
         common = {"bootstrap.servers": bootstrap_servers, "client.id": "taskcore"}
@@ -180,18 +182,27 @@ class KafkaTaskQueue:
     def receive(self) -> Delivery | None:
         """The next message of an assigned partition, or None after a short poll.
 
+        Until this consumer has joined its group and been assigned partitions (the first
+        call, or after a rebalance took everything), it waits up to the join timeout, so
+        that None means "nothing to take", not "not connected yet".
         Raises ``QueueUnavailable`` on a fatal consumer error.
         """
         with self._lock:
             consumer = self._ready_consumer()
-            deadline = time.monotonic() + self._poll_timeout_s
+            joining_until = time.monotonic() + self._join_timeout_s
+            deadline = None if not self._offsets else time.monotonic() + self._poll_timeout_s
             while True:
-                message = self._poll(consumer, max(deadline - time.monotonic(), 0.0))
-                if message is None:
+                message = self._poll(consumer, self._poll_timeout_s)
+                if message is not None:
+                    delivery = self._admit(message)
+                    if delivery is not None:
+                        return delivery
+                    continue
+                now = time.monotonic()
+                if deadline is None and (self._offsets or now >= joining_until):
+                    deadline = now + self._poll_timeout_s  # joined: one more fetch, then empty
+                elif deadline is not None and now >= deadline:
                     return None
-                delivery = self._admit(message)
-                if delivery is not None:
-                    return delivery
 
     def ack(self, delivery: Delivery) -> None:
         """Mark the message done and commit what is contiguous.

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.backends import Backend, selected
 from tests.support.clock import SettableClock
 from tests.support.receiver import CallbackReceiver
 
@@ -28,3 +29,13 @@ def receiver(receiver_server: CallbackReceiver) -> Iterator[CallbackReceiver]:
 @pytest.fixture
 def clock() -> SettableClock:
     return SettableClock()
+
+
+@pytest.fixture(scope="session", params=selected())
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """The adapters the API and BDD suites run on, each in turn (``TASKCORE_TEST_BACKENDS``)."""
+    chosen = Backend(request.param, tmp_path_factory.mktemp("backend"))
+    yield chosen
+    chosen.close()

@@ -13,17 +13,20 @@ from flask.testing import FlaskClient
 from taskcore.service import TaskService
 from taskcore_adapters import Settings, build_container
 from taskcore_flask import close_app, create_app
+from tests.support.backends import Backend
 
 MakeApp = Callable[..., Flask]
 
 
 @pytest.fixture
-def make_app() -> Iterator[MakeApp]:
+def make_app(backend: Backend) -> Iterator[MakeApp]:
     """Build apps on demand (``settings``, adapter overrides); all are closed afterwards."""
     apps: list[Flask] = []
 
     def make(settings: Settings | None = None, **overrides: Any) -> Flask:
-        container = build_container(settings=settings or Settings())
+        # Adapter doubles are memory fakes: tests that inject one run on the memory backend.
+        chosen = (settings or Settings()) if overrides else backend.settings(settings)
+        container = build_container(settings=chosen)
         for name, adapter in overrides.items():
             getattr(container, name).override(providers.Object(adapter))
         app = create_app(container)

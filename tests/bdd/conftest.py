@@ -21,8 +21,10 @@ from flask.testing import FlaskClient
 from pytest_bdd import given, parsers, then, when
 from werkzeug.test import TestResponse
 
-from taskcore_adapters import MemoryTaskQueue, MemoryTaskStore, Settings, build_container
+from taskcore import TaskQueue, TaskStore
+from taskcore_adapters import Settings, build_container
 from taskcore_flask import close_app, create_app
+from tests.support.backends import Backend, is_archived
 from tests.support.receiver import CallbackReceiver, ReceivedCall
 
 TASKS = "/api/v1/tasks"
@@ -117,19 +119,19 @@ class World:
             time.sleep(0.02)
         return task
 
-    def store(self) -> MemoryTaskStore:
-        store: MemoryTaskStore = self.app.extensions["taskcore"].store()
+    def store(self) -> TaskStore:
+        store: TaskStore = self.app.extensions["taskcore"].store()
         return store
 
-    def queue(self) -> MemoryTaskQueue:
-        queue: MemoryTaskQueue = self.app.extensions["taskcore"].queue()
+    def queue(self) -> TaskQueue:
+        queue: TaskQueue = self.app.extensions["taskcore"].queue()
         return queue
 
 
 @pytest.fixture
-def app() -> Iterator[Flask]:
-    """The REST service over a fresh memory container (the embedded default)."""
-    application = create_app(build_container(settings=Settings()))
+def app(backend: Backend) -> Iterator[Flask]:
+    """The REST service over a fresh container (memory by default; see ``backend``)."""
+    application = create_app(build_container(settings=backend.settings(Settings())))
     yield application
     close_app(application)
 
@@ -225,7 +227,7 @@ def the_task_is_still(world: World, status: str) -> None:
 def the_task_is_archived(world: World) -> None:
     task = world.task()
     assert task["status"] == "Completed" and task["completedAt"]
-    assert world.store().is_archived(UUID(world.task_id))
+    assert is_archived(world.store(), UUID(world.task_id))
 
 
 @then("Callback API 應該被呼叫一次")

@@ -63,7 +63,12 @@ def test_a_thousand_messages_over_three_partitions_are_each_acknowledged_once(
     topic, group = unique_name("tasks"), unique_name("group")
     made = [
         KafkaTaskQueue(
-            kafka_bootstrap, topic, partitions=3, group=group, consumer_config=FAST_GROUP
+            kafka_bootstrap,
+            topic,
+            partitions=3,
+            group=group,
+            consumer_config=FAST_GROUP,
+            join_timeout_s=0.2,  # one thread polls every member in turn: no member may block
         )
         for _ in range(4)
     ]
