@@ -1,0 +1,1 @@
+"""The taskcore benchmark harness: ``python -m bench.run``, run by ``make bench(-quick)``."""
