@@ -10,6 +10,7 @@ from taskcore.clock import SystemClock
 from taskcore.errors import (
     AdapterError,
     ConcurrentUpdate,
+    IdempotencyConflict,
     InvalidCompletionToken,
     InvalidInput,
     InvalidTask,
@@ -31,7 +32,7 @@ from taskcore.ports import (
     TaskQueue,
     TaskStore,
 )
-from taskcore.service import ServiceSettings, TaskService
+from taskcore.service import Creation, ServiceSettings, TaskService
 from taskcore.status import TRANSITIONS, TaskStatus
 from taskcore.task import CallbackResult, Task
 
@@ -46,7 +47,9 @@ __all__ = [
     "CallbackResult",
     "Clock",
     "ConcurrentUpdate",
+    "Creation",
     "Delivery",
+    "IdempotencyConflict",
     "InvalidCompletionToken",
     "InvalidInput",
     "InvalidTask",

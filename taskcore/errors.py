@@ -40,6 +40,14 @@ class ConcurrentUpdate(TaskcoreError):
         self.current = current
 
 
+class IdempotencyConflict(TaskcoreError):
+    """An idempotency key still in its window was used with a different request (409)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used with a different request")
+        self.key = key
+
+
 class InvalidInput(TaskcoreError):
     """An argument breaks the contract; ``errors`` maps snake_case field to messages (400)."""
 

@@ -59,6 +59,17 @@ class TaskStore(Protocol):
         """Insert a new task. Raises ``StoreUnavailable``."""
         ...
 
+    def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
+        """Insert ``task`` with ``key`` in one atomic step, or return the task the key names.
+
+        A key recorded before ``not_before`` has expired: it is taken over by ``task``. A live
+        key with the same ``fingerprint`` returns its task as stored now (not ``task``), so
+        concurrent calls with one key insert exactly one task, across processes where the
+        store is shared. Raises ``IdempotencyConflict`` when a live key has another
+        fingerprint, ``StoreUnavailable``.
+        """
+        ...
+
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``, ``StoreUnavailable``."""
         ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -17,9 +18,11 @@ from typing import Any
 from uuid import UUID
 
 from taskcore.errors import (
+    AdapterError,
     ConcurrentUpdate,
     InvalidCompletionToken,
     InvalidInput,
+    InvalidTask,
     InvalidTransition,
     TaskNotFound,
 )
@@ -28,6 +31,7 @@ from taskcore.ports import (
     CallbackClient,
     CallbackRequest,
     Clock,
+    Delivery,
     TaskPage,
     TaskQueue,
     TaskStore,
@@ -38,6 +42,8 @@ from taskcore.task import CallbackResult, Task
 log = logging.getLogger("taskcore.service")
 
 PAGE_SIZE_MAX = 100
+IDEMPOTENCY_KEY_MAX = 255
+FINGERPRINTED = ("name", "description", "callback_url", "payload", "priority")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,15 @@ class ServiceSettings:
     callback_timeout_s: float = 10.0
     lease_margin_s: float = 5.0
     report_timeout_s: float = 3600.0
+    idempotency_window_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Creation:
+    """What a create did: the task, and whether an earlier request with its key made it."""
+
+    task: Task
+    replayed: bool = False
 
 
 def hash_token(token: str) -> str:
@@ -81,8 +96,37 @@ class TaskService:
         description: str = "",
         payload: Any = None,
         priority: int = 0,
+        idempotency_key: str | None = None,
     ) -> Task:
-        """Store a new Queued task and publish it. Raises ``InvalidTask``, ``AdapterError``."""
+        """``create_or_replay``, returning only the task; raises what it raises."""
+        return self.create_or_replay(
+            name=name,
+            callback_url=callback_url,
+            description=description,
+            payload=payload,
+            priority=priority,
+            idempotency_key=idempotency_key,
+        ).task
+
+    def create_or_replay(
+        self,
+        *,
+        name: str,
+        callback_url: str,
+        description: str = "",
+        payload: Any = None,
+        priority: int = 0,
+        idempotency_key: str | None = None,
+    ) -> Creation:
+        """Store a new Queued task and publish it, at most once per ``idempotency_key``.
+
+        A key used again with the same fields within ``idempotency_window_s`` replays: it
+        returns the task the key created, as it is now, and publishes nothing. Raises
+        ``InvalidTask``, ``InvalidInput`` (a bad key), ``IdempotencyConflict`` (the key's
+        window is open and the fields differ), ``AdapterError``.
+        """
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         task = Task.new(
             name=name,
             callback_url=callback_url,
@@ -91,10 +135,13 @@ class TaskService:
             priority=priority,
             now=self.clock.now(),
         )
-        self.store.add(task)
+        stored = self._add(task, idempotency_key)
+        if stored.task_id != task.task_id:
+            log.info("task creation replayed", extra={"task_id": str(stored.task_id)})
+            return Creation(stored, replayed=True)
         self.queue.publish(task.task_id, task.priority)
         log.info("task created", extra={"task_id": str(task.task_id)})
-        return task
+        return Creation(task)
 
     def get(self, task_id: UUID) -> Task:
         """The task, archived ones included. Raises ``TaskNotFound``."""
@@ -131,9 +178,18 @@ class TaskService:
             except BaseException:
                 self.queue.release(delivery)
                 raise
-            self.queue.ack(delivery)
+            self._ack_after_move(delivery)
             return task
         return None
+
+    def _ack_after_move(self, delivery: Delivery) -> None:
+        # The move is committed: a lost ack only means the message comes again and is skipped.
+        try:
+            self.queue.ack(delivery)
+        except AdapterError as exc:
+            log.warning(
+                "ack failed after dequeue: %s", exc, extra={"task_id": str(delivery.task_id)}
+            )
 
     def execute(self, task_id: UUID) -> Task:
         """Run the callback now and return the recorded outcome.
@@ -210,6 +266,13 @@ class TaskService:
             self.queue.publish(task_id, self.store.get(task_id).priority)
         return len(ids)
 
+    def _add(self, task: Task, key: str | None) -> Task:
+        if key is None:
+            self.store.add(task)
+            return task
+        window = timedelta(seconds=self.settings.idempotency_window_s)
+        return self.store.add_idempotent(task, key, fingerprint(task), task.created_at - window)
+
     def _dequeue_now(self, task: Task) -> Task:
         return task.dequeue(self.clock.now())
 
@@ -271,6 +334,33 @@ class TaskService:
             error="receiver reported failure",
             attempt=base.attempt,
         )
+
+
+def check_idempotency_key(key: object) -> None:
+    """Refuse a key that HTTP cannot carry as is or the stores cannot index: ``InvalidInput``."""
+    if (
+        not isinstance(key, str)
+        or not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX
+        or not all(" " <= ch <= "~" for ch in key)
+    ):
+        message = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters."
+        raise InvalidInput({"idempotency_key": [message]})
+
+
+def fingerprint(task: Task) -> str:
+    """SHA-256 of the fields a create sets, as canonical JSON: what "the same request" means.
+
+    Fields are taken after ``Task.new`` normalised them, so requests that would create equal
+    tasks (a trimmed name, a missing or null payload) are the same request. Raises
+    ``InvalidTask`` when the payload is not a JSON value.
+    """
+    fields = {name: getattr(task, name) for name in FINGERPRINTED}
+    try:
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        message = "Must be a JSON value to use an idempotency key."
+        raise InvalidTask({"payload": [message]}) from None
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _no_answer(attempt: int, error: str | None) -> CallbackResult:

@@ -70,9 +70,9 @@ class Worker:
             except AdapterError as exc:
                 log.warning("worker cannot reach an adapter: %s", exc)
                 busy = False
-            except TaskcoreError:
+            except Exception:  # a worker thread must outlive any one bad step
                 log.exception("worker step failed")
-                busy = True
+                busy = False
             wait = self.idle_wait_s if busy else min(wait * 2, self.max_idle_wait_s)
             if not busy:
                 self.stop_event.wait(wait)

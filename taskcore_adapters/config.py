@@ -68,6 +68,7 @@ class ExecutionSettings:
 class ApiSettings:
     max_body_bytes: int = 1024 * 1024
     max_json_depth: int = 64
+    idempotency_window_s: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class _ApiSchema(_Section):
     target = ApiSettings
     max_body_bytes = _WholeNumber(validate=_positive)
     max_json_depth = _WholeNumber(validate=_positive)
+    idempotency_window_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
 
 
 class _ServerSchema(_Section):

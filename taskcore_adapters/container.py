@@ -103,6 +103,7 @@ def _service_settings(settings: Settings) -> ServiceSettings:
         callback_timeout_s=settings.callbacks.timeout_s,
         lease_margin_s=settings.execution.lease_margin_s,
         report_timeout_s=settings.execution.report_timeout_s,
+        idempotency_window_s=settings.api.idempotency_window_s,
     )
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from taskcore.errors import ConcurrentUpdate, TaskNotFound
+from taskcore.errors import ConcurrentUpdate, IdempotencyConflict, TaskNotFound
 from taskcore.ports import Delivery, TaskPage
 from taskcore.status import TaskStatus
 from taskcore.task import Task
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    fingerprint: str
+    task_id: UUID
+    created_at: datetime
 
 
 class MemoryTaskStore:
@@ -26,12 +34,41 @@ class MemoryTaskStore:
         self._tasks: dict[UUID, Task] = {}  # insertion order is creation order
         self._archive: set[UUID] = set()
         self._by_status: dict[TaskStatus, dict[UUID, None]] = {s: {} for s in TaskStatus}
+        self._keys: dict[str, _Key] = {}  # idempotency keys, oldest first
 
     def add(self, task: Task) -> None:
         """Insert a new task."""
         with self._lock:
-            self._tasks[task.task_id] = task
-            self._by_status[task.status][task.task_id] = None
+            self._insert(task)
+
+    def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
+        """Insert ``task`` under ``key``, or return the task of the live key (see the port).
+
+        Raises ``IdempotencyConflict`` when the live key has another fingerprint.
+        """
+        with self._lock:
+            self._forget_keys_before(not_before)
+            known = self._keys.get(key)
+            if known is not None and known.created_at >= not_before:
+                if known.fingerprint != fingerprint:
+                    raise IdempotencyConflict(key)
+                return self._tasks[known.task_id]
+            self._keys.pop(key, None)  # re-inserted last, to keep the oldest first
+            self._keys[key] = _Key(fingerprint, task.task_id, task.created_at)
+            self._insert(task)
+            return task
+
+    def _insert(self, task: Task) -> None:
+        self._tasks[task.task_id] = task
+        self._by_status[task.status][task.task_id] = None
+
+    def _forget_keys_before(self, not_before: datetime) -> None:
+        """Drop expired keys from the old end, so that memory stays bounded by the window."""
+        while self._keys:
+            oldest = next(iter(self._keys))
+            if self._keys[oldest].created_at >= not_before:
+                return
+            del self._keys[oldest]
 
     def get(self, task_id: UUID) -> Task:
         """The task, archived or not. Raises ``TaskNotFound``."""

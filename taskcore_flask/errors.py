@@ -19,6 +19,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from taskcore.errors import (
     AdapterError,
     ConcurrentUpdate,
+    IdempotencyConflict,
     InvalidCompletionToken,
     InvalidInput,
     InvalidTransition,
@@ -40,6 +41,7 @@ PROBLEMS: dict[type[TaskcoreError], tuple[int, str]] = {
     TaskNotFound: (404, "Task not found"),
     InvalidTransition: (409, "Invalid transition"),
     ConcurrentUpdate: (409, "Concurrent update"),
+    IdempotencyConflict: (409, "Idempotency key reused"),
     InvalidInput: (400, "Invalid input"),
     InvalidCompletionToken: (403, "Invalid completion token"),
     Overloaded: (503, "Overloaded"),
@@ -99,6 +101,7 @@ def handle_taskcore_error(error: TaskcoreError) -> Response:
         errors=_public_errors(error.errors) if isinstance(error, InvalidInput) else None,
         taskId=_task_id(error),
         currentStatus=_current_status(error),
+        idempotencyKey=error.key if isinstance(error, IdempotencyConflict) else None,
     )
 
 

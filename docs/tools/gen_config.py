@@ -65,6 +65,9 @@ MEANINGS = {
     "execution.reaper_interval_s": "How often each process fails executions whose deadline passed.",
     "api.max_body_bytes": "Largest request body; larger is 413.",
     "api.max_json_depth": "Deepest nesting of a request's JSON; deeper is 400.",
+    "api.idempotency_window_s": "Seconds an `Idempotency-Key` of `POST /api/v1/tasks` is "
+    "remembered: within them the same key and body answer the first task (200), a different "
+    "body 409.",
     "server.host": "Address `taskcore serve` binds (`--host` overrides it).",
     "server.port": "Port `taskcore serve` binds (`--port` overrides it).",
     "server.workers": "gunicorn processes; always 1 on the memory store.",

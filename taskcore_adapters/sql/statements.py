@@ -55,6 +55,30 @@ def insert_message(t: Tables, task: Task) -> Statement:
     )
 
 
+def insert_key(t: Tables, key: str, fingerprint: str, task: Task) -> Statement:
+    """An idempotency key naming the task created with it; a duplicate key fails the insert."""
+    return sa.insert(t.keys).values(
+        key=key, fingerprint=fingerprint, task_id=task.task_id, created_at=task.created_at
+    )
+
+
+def select_key(t: Tables, key: str) -> Statement:
+    """The request fingerprint, task and time an idempotency key was recorded with."""
+    keys = t.keys
+    return sa.select(keys.c.fingerprint, keys.c.task_id, keys.c.created_at).where(keys.c.key == key)
+
+
+def delete_key(t: Tables, key: str, task_id: UUID) -> Statement:
+    """Forget the key row that was read, and not one another request recorded since."""
+    keys = t.keys
+    return sa.delete(keys).where(keys.c.key == key, keys.c.task_id == task_id)
+
+
+def delete_keys_before(t: Tables, not_before: datetime) -> Statement:
+    """Forget every expired key (by the ``created_at`` index)."""
+    return sa.delete(t.keys).where(t.keys.c.created_at < not_before)
+
+
 def insert_archived(t: Tables, row: dict[str, Any], archived_at: datetime) -> Statement:
     """A Completed task's row in the archive."""
     return sa.insert(t.archived).values(**row, archived_at=archived_at)

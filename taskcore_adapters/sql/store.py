@@ -7,13 +7,23 @@ archive in the same transaction.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
-from taskcore.errors import ConcurrentUpdate, StoreUnavailable, TaskNotFound
+from taskcore.errors import (
+    AdapterError,
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    StoreUnavailable,
+    TaskNotFound,
+)
 from taskcore.ports import TaskPage
 from taskcore.status import TaskStatus
 from taskcore.task import Task
@@ -26,10 +36,14 @@ if TYPE_CHECKING:
     from taskcore_adapters.config import StoreSettings
 
 WHAT = "the task store"
+KEY_ATTEMPTS = 3
+KEY_PURGE_INTERVAL_S = 60.0
+
+log = logging.getLogger("taskcore.store.sql")
 
 
 class SqlTaskStore:
-    """``TaskStore`` over the ``tasks`` and ``archived_tasks`` tables.
+    """``TaskStore`` over the ``tasks``, ``archived_tasks`` and ``idempotency_keys`` tables.
 
     Every method raises ``StoreUnavailable`` when the database fails or cannot be reached;
     the pool checks connections before use, so the store recovers when the database does.
@@ -43,6 +57,8 @@ class SqlTaskStore:
         self.enqueue_on_add = enqueue_on_add
         self._writer = writer(engine)
         self._t = tables()
+        self._purge_lock = threading.Lock()
+        self._next_purge = 0.0
 
     @classmethod
     def from_settings(
@@ -73,16 +89,72 @@ class SqlTaskStore:
 
     def add(self, task: Task) -> None:
         """Insert a new task (straight into the archive if it is already Completed)."""
-        row = to_row(task)
-        statement = (
-            q.insert_archived(self._t, row, task.updated_at)
-            if task.status is TaskStatus.COMPLETED
-            else q.insert_task(self._t, row)
-        )
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
-            conn.execute(statement)
-            if self.enqueue_on_add and task.status is TaskStatus.QUEUED:
-                conn.execute(q.insert_message(self._t, task))
+            self._insert(conn, task)
+
+    def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
+        """Insert ``task`` and its key in one transaction, or return the task of the live key.
+
+        The key's primary key decides between concurrent requests, in any number of
+        processes: a loser's insert fails once the winner commits, rolls back and reads the
+        winner's row. An expired key is deleted and the insert tried again. Raises
+        ``IdempotencyConflict`` when the live key has another fingerprint.
+        """
+        self._purge_keys(not_before)
+        for _ in range(KEY_ATTEMPTS):
+            if self._insert_with_key(task, key, fingerprint):
+                return task
+            existing = self._live_task(key, fingerprint, not_before)
+            if existing is not None:
+                return existing
+        raise StoreUnavailable(f"{WHAT} failed: idempotency key {key!r} could not be recorded")
+
+    def _insert(self, conn: Connection, task: Task) -> None:
+        row = to_row(task)
+        if task.status is TaskStatus.COMPLETED:
+            conn.execute(q.insert_archived(self._t, row, task.updated_at))
+            return
+        conn.execute(q.insert_task(self._t, row))
+        if self.enqueue_on_add and task.status is TaskStatus.QUEUED:
+            conn.execute(q.insert_message(self._t, task))
+
+    def _insert_with_key(self, task: Task, key: str, fingerprint: str) -> bool:
+        """Whether ``task`` and its key were inserted; False when the key was taken."""
+        with translated(StoreUnavailable, WHAT):
+            try:
+                with self._writer.begin() as conn:
+                    conn.execute(q.insert_key(self._t, key, fingerprint, task))
+                    self._insert(conn, task)
+            except exc.IntegrityError:
+                return False
+        return True
+
+    def _live_task(self, key: str, fingerprint: str, not_before: datetime) -> Task | None:
+        """The task of the key's live row; None after forgetting an expired or orphaned row."""
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+            row = conn.execute(q.select_key(self._t, key)).first()
+            if row is None:
+                return None
+            if row.created_at >= not_before and row.fingerprint != fingerprint:
+                raise IdempotencyConflict(key)
+            found = conn.execute(q.select_task(self._t, row.task_id)).mappings().first()
+        if row.created_at >= not_before and found is not None:
+            return to_task(found)
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            conn.execute(q.delete_key(self._t, key, row.task_id))
+        return None
+
+    def _purge_keys(self, not_before: datetime) -> None:
+        """Delete expired keys, at most once a minute per process; a failure only waits."""
+        with self._purge_lock:
+            if time.monotonic() < self._next_purge:
+                return
+            self._next_purge = time.monotonic() + KEY_PURGE_INTERVAL_S
+        try:
+            with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+                conn.execute(q.delete_keys_before(self._t, not_before))
+        except AdapterError as failure:
+            log.warning("expired idempotency keys not deleted: %s", failure)
 
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``."""

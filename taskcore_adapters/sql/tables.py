@@ -19,6 +19,8 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "taskcore_schema_version"
 MYSQL_DIALECTS = ("mysql", "mariadb")
 TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+BINARY_KEY_DIALECTS = (*MYSQL_DIALECTS, "mssql")
+KEY_MAX = 255
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -84,6 +86,30 @@ class JsonText(sa.types.TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
+class ExactKey(sa.types.TypeDecorator[str]):
+    """An ASCII key compared byte for byte on every dialect.
+
+    MySQL, MariaDB and SQL Server compare strings by collation: case-insensitively and
+    ignoring trailing spaces by default. They store the key as ``VARBINARY`` instead.
+    """
+
+    impl = sa.String(KEY_MAX)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in BINARY_KEY_DIALECTS:
+            return sa.VARBINARY(KEY_MAX)
+        return sa.String(KEY_MAX)
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name not in BINARY_KEY_DIALECTS:
+            return value
+        return value.encode("ascii")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value.decode("ascii") if isinstance(value, bytes | bytearray) else value
+
+
 def _task_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("task_id", sa.Uuid(), primary_key=True),
@@ -108,7 +134,7 @@ def _task_columns() -> list[sa.Column[Any]]:
 
 
 class Tables:
-    """The three tables of one schema and their shared ``MetaData``."""
+    """The tables of one schema and their shared ``MetaData``."""
 
     def __init__(self) -> None:
         self.metadata = sa.MetaData()
@@ -135,10 +161,19 @@ class Tables:
             sa.Column("locked_until", UtcDateTime(), nullable=True),
             **TABLE_OPTIONS,
         )
+        self.keys = sa.Table(
+            "idempotency_keys",
+            self.metadata,
+            sa.Column("key", ExactKey(), primary_key=True),
+            sa.Column("fingerprint", sa.String(64), nullable=False),
+            sa.Column("task_id", sa.Uuid(), nullable=False),
+            sa.Column("created_at", UtcDateTime(), nullable=False),
+            **TABLE_OPTIONS,
+        )
         self._add_indexes()
 
     def _add_indexes(self) -> None:
-        """The access paths: listing newest first (all or by status), the reaper, the queue."""
+        """The access paths: listings newest first, the reaper, the queue, expired keys."""
         tasks, archived, queue = self.tasks, self.archived, self.queue
         sa.Index("ix_tasks_status_created", tasks.c.status, tasks.c.created_at, tasks.c.task_id)
         sa.Index("ix_tasks_created", tasks.c.created_at, tasks.c.task_id)
@@ -146,6 +181,7 @@ class Tables:
         sa.Index("ix_archived_tasks_created", archived.c.created_at, archived.c.task_id)
         sa.Index("ix_queue_messages_next", queue.c.priority.desc(), queue.c.id)
         sa.Index("ix_queue_messages_task", queue.c.task_id)
+        sa.Index("ix_idempotency_keys_created", self.keys.c.created_at)
 
     @property
     def task_columns(self) -> list[str]:

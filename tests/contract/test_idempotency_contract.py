@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 import sqlalchemy as sa
 
-from taskcore.errors import IdempotencyConflict, TaskNotFound
+from taskcore.errors import IdempotencyConflict, StoreUnavailable, TaskNotFound
 from taskcore.status import TaskStatus
 from taskcore.task import CallbackResult, Task
 from tests.support.databases import SQL_BACKENDS, ScratchDatabases, empty_tables, sql_store
@@ -252,3 +252,72 @@ def test_an_enqueuing_store_writes_one_queue_message_per_key(sql_url: str) -> No
 
     assert len({r.task_id for r in results}) == 1
     assert queued == [results[0].task_id]
+
+
+def key_rows(store: Any) -> dict[str, UUID]:
+    from taskcore_adapters.sql.tables import tables
+
+    keys = tables().keys
+    with store.engine.connect() as conn:
+        return {
+            key: task_id for key, task_id in conn.execute(sa.select(keys.c.key, keys.c.task_id))
+        }
+
+
+def test_a_key_whose_task_was_deleted_by_hand_is_taken_over(sql_url: str) -> None:
+    from taskcore_adapters.sql.tables import tables
+
+    store, key, first = sql_store(sql_url), fresh_key(), new_task()
+    try:
+        add(store, first, key)
+        with store.engine.begin() as conn:
+            conn.execute(sa.delete(tables().tasks))
+        second = new_task(created=1)
+
+        assert add(store, second, key, now=1) == second
+        assert key_rows(store)[key] == second.task_id
+    finally:
+        store.close()
+
+
+def test_each_process_deletes_expired_keys_when_it_next_adds_one(sql_url: str) -> None:
+    early, late, expired, live = sql_store(sql_url), sql_store(sql_url), fresh_key(), fresh_key()
+    try:
+        add(early, new_task(), expired)
+        add(early, new_task(created=10), live, now=10)
+        now = WINDOW.total_seconds() + 5
+
+        add(late, new_task(created=now), fresh_key(), now=now)
+
+        assert expired not in key_rows(late)
+        assert live in key_rows(late)
+    finally:
+        early.close()
+        late.close()
+
+
+def test_a_failing_cleanup_of_expired_keys_does_not_fail_the_create(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from taskcore_adapters.sql import statements
+
+    broken = sa.text("DELETE FROM no_such_table")
+    monkeypatch.setattr(statements, "delete_keys_before", lambda *_: broken)
+    store, task = sql_store(sql_url), new_task()
+    try:
+        assert add(store, task, fresh_key()) == task
+        assert store.get(task.task_id) == task
+    finally:
+        store.close()
+    assert "expired idempotency keys not deleted" in caplog.text
+
+
+def test_an_insert_that_fails_for_another_reason_is_not_retried_forever(sql_url: str) -> None:
+    store, task = sql_store(sql_url), new_task()
+    try:
+        add(store, task, fresh_key())
+
+        with pytest.raises(StoreUnavailable, match="could not be recorded"):
+            add(store, task, fresh_key())  # the task id is taken; the key never shows up
+    finally:
+        store.close()

@@ -23,7 +23,7 @@ from taskcore_adapters.sql.store import SqlTaskStore
 from taskcore_adapters.sql.tables import VERSION_TABLE, tables
 from tests.support.databases import SQL_BACKENDS, ScratchDatabases
 
-TABLES = {"tasks", "archived_tasks", "queue_messages"}
+TABLES = {"tasks", "archived_tasks", "queue_messages", "idempotency_keys"}
 
 
 @pytest.fixture(scope="module")

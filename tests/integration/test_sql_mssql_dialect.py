@@ -64,7 +64,7 @@ def test_every_index_compiles_and_the_queue_index_orders_by_priority_descending(
         "CREATE INDEX ix_queue_messages_next ON queue_messages (priority DESC, id)"
     )
     assert created["ix_tasks_status_created"].endswith("ON tasks (status, created_at, task_id)")
-    assert len(created) == 6
+    assert len(created) == 7
 
 
 def test_a_move_is_one_update_conditional_on_the_version() -> None:
@@ -141,6 +141,7 @@ def test_the_migration_runs_offline_for_sql_server() -> None:
         "tasks",
         "archived_tasks",
         "queue_messages",
+        "idempotency_keys",
     ]
     assert "CREATE INDEX ix_queue_messages_next ON queue_messages (priority DESC, id);" in flat
     assert "CREATE TABLE tasks ( task_id UNIQUEIDENTIFIER NOT NULL," in flat

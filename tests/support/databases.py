@@ -77,7 +77,7 @@ def _admin(url: str, statement: str) -> None:
 def empty_tables(engine: sa.Engine) -> None:
     """Delete every row the adapters wrote, keeping the schema."""
     with engine.begin() as conn:
-        for table in ("queue_messages", "archived_tasks", "tasks"):
+        for table in ("idempotency_keys", "queue_messages", "archived_tasks", "tasks"):
             conn.exec_driver_sql(f"DELETE FROM {table}")
 
 

@@ -80,8 +80,24 @@ def _operation(summary: str, answers: dict[int, Any], **extra: Any) -> dict[str,
     return {"summary": summary, "tags": ["tasks"], "responses": answers, **extra}
 
 
-def _location() -> dict[str, Any]:
-    return {"headers": {"Location": {"schema": {"type": "string"}}}}
+def _location(**more: Any) -> dict[str, Any]:
+    return {"headers": {"Location": {"schema": {"type": "string"}}, **more}}
+
+
+def _create_answers() -> dict[int, Any]:
+    replayed = {
+        "Idempotent-Replayed": {
+            "description": "`true`: an earlier request with this `Idempotency-Key` made the task.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    }
+    reused = "The `Idempotency-Key` was used with a different body within its window."
+    return {
+        201: _answer("Created.", "Task", **_location()),
+        200: _answer("Replayed: the task, as it is now.", "Task", **_location(**replayed)),
+        **_problems(400, 413, 415),
+        409: {"description": reused, "content": {PROBLEM: {"schema": "Problem"}}},
+    }
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -89,8 +105,9 @@ def _paths() -> dict[str, dict[str, Any]]:
     return {
         "/api/v1/tasks": {
             "post": _operation(
-                "Create a task; it is Queued.",
-                {201: _answer("Created.", "Task", **_location()), **_problems(400, 413, 415)},
+                "Create a task; it is Queued. Safe to retry with an `Idempotency-Key`.",
+                _create_answers(),
+                parameters=[{"in": "header", "schema": schemas.CreateHeadersSchema}],
                 requestBody={"required": True, **_json("TaskCreate")},
             ),
             "get": _operation(

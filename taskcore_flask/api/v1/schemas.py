@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from taskcore.service import IDEMPOTENCY_KEY_MAX
 from taskcore.status import TaskStatus
 from taskcore.task import (
     DESCRIPTION_MAX,
@@ -110,6 +111,34 @@ class ExecuteQuerySchema(_Query):
     mode = fields.String(validate=validate.OneOf(["sync", "async"]))
 
 
+def _printable_ascii(value: str) -> None:
+    if not all(" " <= ch <= "~" for ch in value):
+        raise ValidationError("Must contain only printable ASCII characters.")
+
+
+class CreateHeadersSchema(_Query):
+    """Headers of ``POST /tasks`` (other headers are ignored)."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[
+            validate.Length(
+                min=1,
+                max=IDEMPOTENCY_KEY_MAX,
+                error=f"Must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
+            ),
+            _printable_ascii,
+        ],
+        metadata={
+            "pattern": "^[ -~]*$",
+            "description": "Makes the create safe to retry: the same key with the same body "
+            "within the window (`api.idempotency_window_s`, default 24 h) answers 200 with "
+            "the task the first request created and `Idempotent-Replayed: true`; with a "
+            "different body, 409.",
+        },
+    )
+
+
 class CallbackResultSchema(Schema):
     """What the last callback attempt produced."""
 
@@ -164,6 +193,7 @@ class ProblemSchema(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
     task_id = fields.UUID(data_key="taskId")
     current_status = fields.Enum(TaskStatus, by_value=True, data_key="currentStatus")
+    idempotency_key = fields.String(data_key="idempotencyKey")
 
 
 class HealthSchema(Schema):
@@ -177,5 +207,6 @@ task_create = TaskCreateSchema()
 task_complete = TaskCompleteSchema()
 task_list_query = TaskListQuerySchema()
 execute_query = ExecuteQuerySchema()
+create_headers = CreateHeadersSchema()
 task_out = TaskSchema()
 task_page_out = TaskPageSchema()

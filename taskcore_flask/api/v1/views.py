@@ -11,9 +11,10 @@ from uuid import UUID
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from flask.views import MethodView
+from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from taskcore.service import TaskService
+from taskcore.service import Creation, TaskService
 from taskcore.task import Task
 from taskcore_flask.api.v1 import schemas
 from taskcore_flask.body import json_body
@@ -48,6 +49,21 @@ def task_response(task: Task, status: int = 200, *, location: bool = False) -> R
     return response
 
 
+def creation_response(creation: Creation) -> Response:
+    """201 for a new task; 200 marked ``Idempotent-Replayed`` for an earlier request's task."""
+    if not creation.replayed:
+        return task_response(creation.task, 201, location=True)
+    response = task_response(creation.task, 200, location=True)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def headers_of(schema: Schema) -> dict[str, str]:
+    """The request headers ``schema`` reads, by the names it spells (headers ignore case)."""
+    names = [field.data_key for field in schema.fields.values() if field.data_key]
+    return {name: request.headers[name] for name in names if name in request.headers}
+
+
 def prefers_async() -> bool:
     """Whether the ``Prefer`` header asks for ``respond-async`` (RFC 7240)."""
     tokens = request.headers.get("Prefer", "").split(",")
@@ -66,8 +82,9 @@ class TasksView(_TaskView):
     """``/tasks``: create and list."""
 
     def post(self) -> Response:
+        headers = schemas.create_headers.load(headers_of(schemas.create_headers))
         fields = schemas.task_create.load(json_body(self.max_depth))
-        return task_response(self.service.create(**fields), 201, location=True)
+        return creation_response(self.service.create_or_replay(**fields, **headers))
 
     def get(self) -> Response:
         query = schemas.task_list_query.load(request.args)

@@ -1,0 +1,153 @@
+"""Distributed mode end to end: the API and several worker processes on PostgreSQL and a broker.
+
+Real processes, real servers: ``taskcore serve`` takes the tasks, three ``taskcore worker``
+processes execute them, and a loopback receiver counts the callbacks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.support import brokers
+from tests.support.databases import ScratchDatabases, empty_tables
+from tests.support.processes import free_port, running, start, stop
+from tests.support.receiver import CallbackReceiver
+from tests.support.services import require
+
+pytestmark = [pytest.mark.postgres]
+TASKS = 1000
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchDatabases]:
+    databases = ScratchDatabases(tmp_path_factory.mktemp("distributed"))
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def database(scratch: ScratchDatabases) -> str:
+    """The module's PostgreSQL database, emptied for each test."""
+    url = scratch.url("postgresql")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        empty_tables(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+kafka_bootstrap = brokers.kafka_bootstrap
+
+
+def environment(database: str, queue: str, queue_url: str, **extra: str) -> dict[str, str]:
+    name = f"taskcore.e2e.{uuid4().hex[:8]}"
+    return {
+        "TASKCORE_CONFIG": "",
+        "TASKCORE_STORE__BACKEND": "sql",
+        "TASKCORE_STORE__URL": database,
+        "TASKCORE_QUEUE__BACKEND": queue,
+        "TASKCORE_QUEUE__URL": queue_url,
+        "TASKCORE_QUEUE__NAME": name,
+        "TASKCORE_QUEUE__GROUP": name,
+        "TASKCORE_QUEUE__PARTITIONS": "3",
+        "TASKCORE_LOG__LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def create_tasks(api: str, receiver: CallbackReceiver, count: int) -> list[str]:
+    session = requests.Session()
+
+    def create(index: int) -> str:
+        body = {"name": f"job-{index}", "callbackUrl": receiver.url("/ok"), "payload": {"i": index}}
+        answer = session.post(f"{api}/api/v1/tasks", json=body, timeout=30)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["taskId"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(create, range(count)))
+
+
+def completed(api: str) -> int:
+    answer = requests.get(f"{api}/api/v1/tasks?status=Completed&size=1", timeout=30)
+    return int(answer.json()["totalCount"])
+
+
+def by_status(api: str) -> dict[str, int]:
+    statuses = ("Queued", "Pending", "Processing", "Completed", "Failed", "Cancelled")
+    return {
+        s: requests.get(f"{api}/api/v1/tasks?status={s}&size=1", timeout=30).json()["totalCount"]
+        for s in statuses
+    }
+
+
+def wait_for_completion(api: str, count: int, timeout_s: float = 100) -> None:
+    deadline = time.monotonic() + timeout_s
+    while completed(api) < count:
+        assert time.monotonic() < deadline, f"not all {count} completed: {by_status(api)}"
+        time.sleep(0.5)
+
+
+def run_everything(
+    env: dict[str, str], receiver: CallbackReceiver, fault: object = None
+) -> Counter[str]:
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], f"{api}/health/live", env=env):
+        workers = [start(["worker", "--concurrency", "4"], env) for _ in range(3)]
+        try:
+            ids = create_tasks(api, receiver, TASKS)
+            if callable(fault):
+                fault(api)
+            wait_for_completion(api, TASKS)
+        finally:
+            codes = [stop(worker) for worker in workers]
+    assert codes == [0, 0, 0], [w.stderr.read().decode()[-2000:] for w in workers if w.stderr]
+    seen = Counter(call.json["taskId"] for call in receiver.calls_to("/ok"))
+    assert set(seen) == set(ids)
+    return seen
+
+
+def test_a_thousand_tasks_on_postgres_and_rabbitmq_are_each_called_back_once(
+    database: str, receiver: CallbackReceiver
+) -> None:
+    require("rabbitmq")
+    seen = run_everything(environment(database, "rabbitmq", brokers.RABBITMQ_URL), receiver)
+    assert max(seen.values()) == 1
+
+
+def test_a_thousand_tasks_on_postgres_and_kafka_are_each_called_back_once(
+    database: str, receiver: CallbackReceiver, kafka_bootstrap: str
+) -> None:
+    seen = run_everything(environment(database, "kafka", kafka_bootstrap), receiver)
+    assert max(seen.values()) == 1
+
+
+@pytest.mark.timeout(240)
+def test_a_rabbitmq_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
+    database: str, receiver: CallbackReceiver
+) -> None:
+    require("rabbitmq")
+
+    def restart_broker(api: str) -> None:
+        deadline = time.monotonic() + 120
+        while completed(api) < TASKS // 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+        time.sleep(2)
+        subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "await_startup"], check=False, capture_output=True)
+
+    env = environment(database, "rabbitmq", brokers.RABBITMQ_URL)
+    seen = run_everything(env, receiver, fault=restart_broker)
+    assert max(seen.values()) == 1
