@@ -6,6 +6,7 @@ processes execute them, and a loopback receiver counts the callbacks.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from tests.support import brokers
 from tests.support.databases import ScratchDatabases, empty_tables
-from tests.support.processes import free_port, running, start, stop
+from tests.support.processes import free_port, output_of, running, start, stop
 from tests.support.receiver import CallbackReceiver
 from tests.support.services import require
 
@@ -112,7 +113,7 @@ def run_everything(
             wait_for_completion(api, TASKS)
         finally:
             codes = [stop(worker) for worker in workers]
-    assert codes == [0, 0, 0], [w.stderr.read().decode()[-2000:] for w in workers if w.stderr]
+    assert codes == [0, 0, 0], [output_of(worker) for worker in workers]
     seen = Counter(call.json["taskId"] for call in receiver.calls_to("/ok"))
     assert set(seen) == set(ids)
     return seen
@@ -151,3 +152,67 @@ def test_a_rabbitmq_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
     env = environment(database, "rabbitmq", brokers.RABBITMQ_URL)
     seen = run_everything(env, receiver, fault=restart_broker)
     assert max(seen.values()) == 1
+
+
+def wait_for_call(receiver: CallbackReceiver, path: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not receiver.calls_to(path):
+        assert time.monotonic() < deadline, f"no callback reached {path}"
+        time.sleep(0.05)
+
+
+def wait_for_status(api: str, task_id: str, status: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (task := requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=30).json())[
+        "status"
+    ] != status:
+        assert time.monotonic() < deadline, f"task stayed {task['status']}, wanted {status}"
+        time.sleep(0.2)
+    return task
+
+
+SHORT_LEASES = {
+    "TASKCORE_CALLBACKS__TIMEOUT_S": "3",
+    "TASKCORE_EXECUTION__LEASE_MARGIN_S": "1",
+    "TASKCORE_EXECUTION__REAPER_INTERVAL_S": "0.5",
+}
+
+
+def test_a_worker_killed_mid_callback_leaves_no_task_stuck_in_processing(
+    database: str, receiver: CallbackReceiver
+) -> None:
+    env = environment(database, "sql", "", **SHORT_LEASES)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], f"{api}/health/live", env=env):
+        worker = start(["worker", "--concurrency", "1"], env)
+        try:
+            body = {"name": "hangs", "callbackUrl": receiver.url("/sleep/20")}
+            task_id = requests.post(f"{api}/api/v1/tasks", json=body, timeout=30).json()["taskId"]
+            wait_for_call(receiver, "/sleep/20")
+            assert (
+                requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=30).json()["status"]
+                == "Processing"
+            )
+        finally:
+            stop(worker, signal.SIGKILL)
+        failed = wait_for_status(api, task_id, "Failed", timeout_s=30)
+    assert failed["callbackResult"]["error"] == "execution lost"
+    assert failed["attempts"] == 1
+
+
+def test_a_worker_stopped_with_sigterm_finishes_the_callback_in_flight(
+    database: str, receiver: CallbackReceiver
+) -> None:
+    env = environment(database, "sql", "")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], f"{api}/health/live", env=env):
+        worker = start(["worker", "--concurrency", "1"], env)
+        body = {"name": "slow", "callbackUrl": receiver.url("/sleep/1.5")}
+        task_id = requests.post(f"{api}/api/v1/tasks", json=body, timeout=30).json()["taskId"]
+        wait_for_call(receiver, "/sleep/1.5")
+        code = stop(worker, signal.SIGTERM)
+        task = requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=30).json()
+    assert code == 0, output_of(worker)
+    assert task["status"] == "Completed"

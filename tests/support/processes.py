@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -30,8 +32,7 @@ def wait_for_http(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"process exited with {proc.returncode}: {stderr[-2000:]}")
+            raise RuntimeError(f"process exited with {proc.returncode}: {output_of(proc)}")
         try:
             requests.get(url, timeout=2)
             return
@@ -45,13 +46,7 @@ def running(
     args: list[str], ready_url: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``taskcore <args>`` until the block ends, then SIGTERM it and wait."""
-    proc = subprocess.Popen(
-        [TASKCORE, *args],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start(args, env)
     try:
         wait_for_http(ready_url, proc=proc)
         yield proc
@@ -66,14 +61,33 @@ def running(
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``taskcore <args>`` in its own process group; stop it with ``stop``."""
-    return subprocess.Popen(
+    """Start ``taskcore <args>`` in its own process group; stop it with ``stop``.
+
+    Its logs go to a temporary file, never to a pipe nobody reads: a full pipe would block
+    the process at its next log line. ``output_of`` reads them.
+    """
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the process by output_of's owner
+    proc = subprocess.Popen(
         [TASKCORE, *args],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    _LOGS[proc.pid] = log
+    return proc
+
+
+_LOGS: dict[int, IO[bytes]] = {}
+
+
+def output_of(proc: subprocess.Popen[bytes], tail: int = 3000) -> str:
+    """The last ``tail`` characters the process wrote to stdout and stderr."""
+    log = _LOGS.get(proc.pid)
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace")[-tail:]
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
