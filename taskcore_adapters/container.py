@@ -18,7 +18,7 @@ from taskcore import ServiceSettings, SystemClock, TaskService
 from taskcore_adapters.config import Settings, load_settings
 from taskcore_adapters.executor import ThreadPoolBackgroundExecutor
 from taskcore_adapters.memory import MemoryTaskQueue, MemoryTaskStore
-from taskcore_adapters.outbox import EnqueuedByStore, OutboxQueue
+from taskcore_adapters.outbox import OutboxQueue
 
 
 class _Closable(Protocol):
@@ -64,7 +64,7 @@ def _memory_queue(closer: Closer) -> Any:
 def _sql_queue(settings: Settings, store: Any, closer: Closer) -> Any:
     from taskcore_adapters.sql.queue import SqlTaskQueue
 
-    return closer.register(EnqueuedByStore(SqlTaskQueue(store.engine, settings.queue)))
+    return closer.register(SqlTaskQueue(store.engine, settings.queue))
 
 
 def _behind_outbox(broker: Any, store: Any, clock: Any, closer: Closer) -> Any:

@@ -123,39 +123,3 @@ class OutboxQueue:
             except AdapterError as exc:
                 log.warning("outbox relay round failed: %s", exc)
 
-
-class EnqueuedByStore:
-    """``TaskQueue`` over the SQL queue when the store writes each new task's message.
-
-    ``publish`` has nothing left to do; everything else is the SQL queue's.
-    """
-
-    def __init__(self, queue: TaskQueue) -> None:
-        self.queue = queue
-
-    def publish(self, task_id: UUID, priority: int) -> None:
-        """Nothing: the message was written in the task's own transaction."""
-
-    def receive(self) -> Delivery | None:
-        """The SQL queue's next message."""
-        return self.queue.receive()
-
-    def ack(self, delivery: Delivery) -> None:
-        """Delete the message."""
-        self.queue.ack(delivery)
-
-    def release(self, delivery: Delivery) -> None:
-        """Make the message visible again."""
-        self.queue.release(delivery)
-
-    def discard(self, task_id: UUID) -> None:
-        """Delete the task's messages."""
-        self.queue.discard(task_id)
-
-    def ping(self) -> None:
-        """Return when the database answers."""
-        self.queue.ping()
-
-    def close(self) -> None:
-        """Close the SQL queue."""
-        self.queue.close()

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from taskcore import Delivery, QueueUnavailable, TaskService, TaskStatus
 from taskcore_adapters.executor import ThreadPoolBackgroundExecutor
 from taskcore_adapters.memory import MemoryTaskQueue
-from taskcore_adapters.outbox import EnqueuedByStore, OutboxQueue
+from taskcore_adapters.outbox import OutboxQueue
 from taskcore_adapters.sql.outbox import SqlOutbox
 from taskcore_adapters.sql.queue import SqlTaskQueue
 from taskcore_adapters.sql.store import SqlTaskStore
@@ -137,11 +137,11 @@ def test_a_failed_relay_round_keeps_the_rows_it_could_not_send(
 def test_the_sql_queue_delivers_the_message_written_with_the_task(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
-    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    queue = SqlTaskQueue(store.engine)
     service = service_over(store, queue, clock)
     first = service.create(name="low", callback_url="http://127.0.0.1/", priority=1)
     second = service.create(name="high", callback_url="http://127.0.0.1/", priority=7)
-    assert len(outbox_rows(store)) == 2  # publish added nothing: one message per task
+    assert len(outbox_rows(store)) == 2  # written with the task; publish keeps one per task
     assert service.dequeue_next().task_id == second.task_id
     assert service.dequeue_next().task_id == first.task_id
     assert service.dequeue_next() is None
@@ -152,7 +152,7 @@ def test_the_sql_queue_delivers_the_message_written_with_the_task(
 def test_cancelling_removes_the_message_from_the_sql_queue(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
-    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    queue = SqlTaskQueue(store.engine)
     service = service_over(store, queue, clock)
     task = service.create(name="gone", callback_url="http://127.0.0.1/")
     service.cancel(task.task_id)
@@ -163,7 +163,7 @@ def test_cancelling_removes_the_message_from_the_sql_queue(
 def test_a_message_released_by_a_failing_consumer_comes_back(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
-    queue = EnqueuedByStore(SqlTaskQueue(store.engine))
+    queue = SqlTaskQueue(store.engine)
     task = service_over(store, queue, clock).create(name="r", callback_url="http://127.0.0.1/")
     delivery = queue.receive()
     assert delivery is not None

@@ -50,8 +50,8 @@ def test_the_container_builds_one_engine_for_the_sql_store_and_queue(tmp_path: P
     try:
         store, queue = container.store(), container.queue()
         assert isinstance(store, SqlTaskStore)
-        assert isinstance(queue.queue, SqlTaskQueue)  # behind EnqueuedByStore
-        assert queue.queue.engine is store.engine
+        assert isinstance(queue, SqlTaskQueue)
+        assert queue.engine is store.engine
         assert store.enqueue_on_add
         store.ping()
         queue.ping()
