@@ -86,7 +86,7 @@ class Context:
 
     @property
     def work(self) -> Path:
-        path = self.out / "work"
+        path = self.out / "scratch"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
