@@ -21,6 +21,7 @@ from taskcore.errors import (
     TaskcoreError,
     TaskNotFound,
 )
+from taskcore.idempotency import Creation
 from taskcore.ports import (
     BackgroundExecutor,
     CallbackClient,
@@ -32,7 +33,7 @@ from taskcore.ports import (
     TaskQueue,
     TaskStore,
 )
-from taskcore.service import Creation, ServiceSettings, TaskService
+from taskcore.service import ServiceSettings, TaskService
 from taskcore.status import TRANSITIONS, TaskStatus
 from taskcore.task import CallbackResult, Task
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -22,10 +21,10 @@ from taskcore.errors import (
     ConcurrentUpdate,
     InvalidCompletionToken,
     InvalidInput,
-    InvalidTask,
     InvalidTransition,
     TaskNotFound,
 )
+from taskcore.idempotency import Creation, check_idempotency_key, fingerprint
 from taskcore.ports import (
     BackgroundExecutor,
     CallbackClient,
@@ -42,8 +41,6 @@ from taskcore.task import CallbackResult, Task
 log = logging.getLogger("taskcore.service")
 
 PAGE_SIZE_MAX = 100
-IDEMPOTENCY_KEY_MAX = 255
-FINGERPRINTED = ("name", "description", "callback_url", "payload", "priority")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +51,6 @@ class ServiceSettings:
     lease_margin_s: float = 5.0
     report_timeout_s: float = 3600.0
     idempotency_window_s: float = 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Creation:
-    """What a create did: the task, and whether an earlier request with its key made it."""
-
-    task: Task
-    replayed: bool = False
 
 
 def hash_token(token: str) -> str:
@@ -334,33 +323,6 @@ class TaskService:
             error="receiver reported failure",
             attempt=base.attempt,
         )
-
-
-def check_idempotency_key(key: object) -> None:
-    """Refuse a key that HTTP cannot carry as is or the stores cannot index: ``InvalidInput``."""
-    if (
-        not isinstance(key, str)
-        or not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX
-        or not all(" " <= ch <= "~" for ch in key)
-    ):
-        message = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters."
-        raise InvalidInput({"idempotency_key": [message]})
-
-
-def fingerprint(task: Task) -> str:
-    """SHA-256 of the fields a create sets, as canonical JSON: what "the same request" means.
-
-    Fields are taken after ``Task.new`` normalised them, so requests that would create equal
-    tasks (a trimmed name, a missing or null payload) are the same request. Raises
-    ``InvalidTask`` when the payload is not a JSON value.
-    """
-    fields = {name: getattr(task, name) for name in FINGERPRINTED}
-    try:
-        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        message = "Must be a JSON value to use an idempotency key."
-        raise InvalidTask({"payload": [message]}) from None
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _no_answer(attempt: int, error: str | None) -> CallbackResult:

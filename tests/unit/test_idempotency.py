@@ -11,8 +11,9 @@ import pytest
 
 from taskcore import Creation, IdempotencyConflict, TaskcoreError
 from taskcore.errors import InvalidInput, InvalidTask
+from taskcore.idempotency import fingerprint
 from taskcore.ports import CallbackRequest
-from taskcore.service import ServiceSettings, TaskService, fingerprint
+from taskcore.service import ServiceSettings, TaskService
 from taskcore.status import TaskStatus
 from taskcore.task import CallbackResult, Task
 from taskcore_adapters import build_container, shutdown

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from taskcore.service import IDEMPOTENCY_KEY_MAX
+from taskcore.idempotency import IDEMPOTENCY_KEY_MAX
 from taskcore.status import TaskStatus
 from taskcore.task import (
     DESCRIPTION_MAX,

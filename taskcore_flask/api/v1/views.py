@@ -14,7 +14,8 @@ from flask.views import MethodView
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
-from taskcore.service import Creation, TaskService
+from taskcore.idempotency import Creation
+from taskcore.service import TaskService
 from taskcore.task import Task
 from taskcore_flask.api.v1 import schemas
 from taskcore_flask.body import json_body
