@@ -128,6 +128,13 @@ class World:
         return queue
 
 
+@pytest.fixture(autouse=True)
+def each_backend(backend: Backend) -> Backend:
+    """Named statically so that every scenario runs once per backend: pytest-bdd asks for
+    its fixtures at run time, when a parametrised fixture can no longer be added."""
+    return backend
+
+
 @pytest.fixture
 def app(backend: Backend) -> Iterator[Flask]:
     """The REST service over a fresh container (memory by default; see ``backend``)."""
