@@ -42,6 +42,7 @@ class QueueSettings:
     prefetch: int = 100
     partitions: int = 1
     group: str = "taskcore-workers"
+    session_timeout_ms: int = 6000
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class _QueueSchema(_Section):
     prefetch = _WholeNumber(validate=_positive)
     partitions = _WholeNumber(validate=_positive)
     group = fields.String(validate=validate.Length(min=1))
+    session_timeout_ms = _WholeNumber(validate=validate.Range(min=1000, max=300000))
 
 
 class _CallbackSchema(_Section):

@@ -122,4 +122,3 @@ class OutboxQueue:
                     log.info("outbox relay sent pending messages")
             except AdapterError as exc:
                 log.warning("outbox relay round failed: %s", exc)
-

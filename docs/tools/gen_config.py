@@ -47,6 +47,8 @@ MEANINGS = {
     "queue.prefetch": "RabbitMQ: unacknowledged messages a consumer may hold.",
     "queue.partitions": "Kafka: partitions of the topic when taskcore creates it.",
     "queue.group": "Kafka: consumer group shared by all workers.",
+    "queue.session_timeout_ms": "Kafka only: the consumer group session timeout; a worker joins "
+    "its group faster and a dead one is noticed sooner when it is shorter.",
     "callbacks.timeout_s": "Total time allowed for one callback (connect, answer and body); "
     "longer is Failed with a timeout.",
     "callbacks.connect_timeout_s": "TCP connect timeout, within `timeout_s`.",

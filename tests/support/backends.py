@@ -59,7 +59,12 @@ class Backend:
         queue_backend = self.name.partition("-")[2] or "sql"
         name = f"taskcore.test.{uuid4().hex[:12]}"  # a fresh queue: no messages of old tests
         queue = dataclasses.replace(
-            base.queue, backend=queue_backend, url=self._queue_url(), name=name, group=name
+            base.queue,
+            backend=queue_backend,
+            url=self._queue_url(),
+            name=name,
+            group=name,
+            session_timeout_ms=2000,  # joins the group in about 1.5 s instead of 3
         )
         self._queues.append(name)
         return dataclasses.replace(base, store=store, queue=queue)
