@@ -113,6 +113,8 @@ def run_everything(
             wait_for_completion(api, TASKS)
         finally:
             codes = [stop(worker) for worker in workers]
+            if env["TASKCORE_QUEUE__BACKEND"] == "rabbitmq":
+                brokers.delete_rabbitmq_queue(env["TASKCORE_QUEUE__NAME"])
     assert codes == [0, 0, 0], [output_of(worker) for worker in workers]
     seen = Counter(call.json["taskId"] for call in receiver.calls_to("/ok"))
     assert set(seen) == set(ids)
