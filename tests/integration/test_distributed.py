@@ -48,6 +48,7 @@ def database(scratch: ScratchDatabases) -> str:
 
 
 kafka_bootstrap = brokers.kafka_bootstrap
+durable_tansu = brokers.durable_tansu
 
 
 def environment(database: str, queue: str, queue_url: str, **extra: str) -> dict[str, str]:
@@ -137,21 +138,39 @@ def test_a_thousand_tasks_on_postgres_and_kafka_are_each_called_back_once(
     assert max(seen.values()) == 1
 
 
+def wait_for_a_quarter(api: str) -> None:
+    """Return once a quarter of the tasks are done and the rest are not."""
+    deadline = time.monotonic() + 120
+    while completed(api) < TASKS // 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert completed(api) < TASKS, "every task was done before the broker restart"
+
+
 def test_a_rabbitmq_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
     database: str, receiver: CallbackReceiver
 ) -> None:
     require("rabbitmq")
 
     def restart_broker(api: str) -> None:
-        deadline = time.monotonic() + 120
-        while completed(api) < TASKS // 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for_a_quarter(api)
         subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
         time.sleep(2)
         subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
         subprocess.run(["rabbitmqctl", "await_startup"], check=False, capture_output=True)
 
     env = environment(database, "rabbitmq", brokers.RABBITMQ_URL)
+    seen = run_everything(env, receiver, fault=restart_broker)
+    assert max(seen.values()) == 1
+
+
+def test_a_kafka_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
+    database: str, receiver: CallbackReceiver, durable_tansu: brokers.TansuBroker
+) -> None:
+    def restart_broker(api: str) -> None:
+        wait_for_a_quarter(api)
+        durable_tansu.restart(down_s=2)
+
+    env = environment(database, "kafka", durable_tansu.bootstrap)
     seen = run_everything(env, receiver, fault=restart_broker)
     assert max(seen.values()) == 1
 

