@@ -13,6 +13,10 @@
 - One consumer serves every thread of this object, under a lock. It joins the group on the
   first ``receive``, so a process that only publishes never takes partitions; one that stops
   receiving hands them back after ``max.poll.interval.ms``.
+- Stopping is bounded: only the first join is waited for (a rebalance later does not make
+  every thread wait again), ``close`` cuts a waiting ``receive`` short, and leaving the group
+  and flushing the producer get ``close_timeout_s`` between them: a worker exits within
+  seconds of SIGTERM even while a rebalance is under way or the broker is gone.
 - Classic group protocol with a short session timeout and heartbeat: with library defaults a
   join took tens of seconds on some brokers, and not all serve the ``consumer`` protocol.
 """
@@ -122,6 +126,7 @@ class KafkaTaskQueue:
         join_timeout_s: float = 15.0,
         publish_timeout_s: float = 5.0,
         ping_timeout_s: float = 2.0,
+        close_timeout_s: float = 3.0,
         consumer_config: dict[str, Any] | None = None,
         producer_config: dict[str, Any] | None = None,
     ) -> None:
@@ -131,6 +136,7 @@ class KafkaTaskQueue:
         self._join_timeout_s = join_timeout_s
         self._publish_timeout_s = publish_timeout_s
         self._ping_timeout_s = ping_timeout_s
+        self._close_timeout_s = close_timeout_s
         common = {"bootstrap.servers": bootstrap_servers, "client.id": "taskcore"}
         self._consumer_config = {**common, **CONSUMER_DEFAULTS, "group.id": group}
         self._consumer_config.update(consumer_config or {})
@@ -146,6 +152,8 @@ class KafkaTaskQueue:
         self._topic_ready = False
         self._offsets: dict[int, _PartitionOffsets] = {}
         self._epochs = itertools.count(1)
+        self._joined_by = 0.0  # until the first assignment: when to stop waiting for it
+        self._closing = threading.Event()
         self._closed = False
 
     @classmethod
@@ -192,16 +200,15 @@ class KafkaTaskQueue:
     def receive(self) -> Delivery | None:
         """The next message of an assigned partition, or None after a short poll.
 
-        Until this consumer has joined its group and been assigned partitions (the first
-        call, or after a rebalance took everything), it waits up to the join timeout, so
-        that None means "nothing to take", not "not connected yet".
-        Raises ``QueueUnavailable`` on a fatal consumer error.
+        Until this consumer first joined its group, calls wait up to the join timeout in
+        all, so that None means "nothing to take", not "not connected yet"; ``close`` ends
+        the wait. During a later rebalance it answers None at once. Raises
+        ``QueueUnavailable`` on a fatal consumer error.
         """
         with self._lock:
             consumer = self._ready_consumer()
-            joining_until = time.monotonic() + self._join_timeout_s
             deadline = None if not self._offsets else time.monotonic() + self._poll_timeout_s
-            while True:
+            while not self._closing.is_set():
                 message = self._poll(consumer, self._poll_timeout_s)
                 if message is not None:
                     delivery = self._admit(message)
@@ -209,10 +216,11 @@ class KafkaTaskQueue:
                         return delivery
                     continue
                 now = time.monotonic()
-                if deadline is None and (self._offsets or now >= joining_until):
+                if deadline is None and (self._offsets or now >= self._joined_by):
                     deadline = now + self._poll_timeout_s  # joined: one more fetch, then empty
                 elif deadline is not None and now >= deadline:
                     return None
+            return None
 
     def ack(self, delivery: Delivery) -> None:
         """Mark the message done and commit what is contiguous.
@@ -258,7 +266,10 @@ class KafkaTaskQueue:
             return sorted(self._offsets)
 
     def close(self) -> None:
-        """Commit what is acknowledged, leave the group and flush the producer."""
+        """Commit what is acknowledged, leave the group and flush the producer, within
+        ``close_timeout_s``; past it the group notices the departure by the session timeout.
+        """
+        self._closing.set()  # a receive waiting for the join lets go of the lock
         with self._lock, self._setup_lock:
             if self._closed:
                 return
@@ -266,11 +277,27 @@ class KafkaTaskQueue:
             consumer, self._consumer = self._consumer, None
             producer, self._producer = self._producer, None
             self._admin = None
+        deadline = time.monotonic() + self._close_timeout_s
+        if consumer is not None:
+            self._close_consumer(consumer, self._close_timeout_s)
+        if producer is not None:
             with contextlib.suppress(KafkaException, RuntimeError):
-                if consumer is not None:
-                    consumer.close()  # revokes: commits what was acknowledged
-                if producer is not None:
-                    producer.flush(self._publish_timeout_s)
+                producer.flush(max(deadline - time.monotonic(), 0.1))
+
+    def _close_consumer(self, consumer: Any, timeout_s: float) -> None:
+        """``consumer.close()`` (revokes: commits what was acknowledged), given up after
+        ``timeout_s``: librdkafka has no timeout of its own and waits out a rebalance or a
+        broker that went away."""
+
+        def close() -> None:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                consumer.close()
+
+        closing = threading.Thread(target=close, name="taskcore-kafka-close", daemon=True)
+        closing.start()
+        closing.join(timeout_s)
+        if closing.is_alive():
+            log.info("leaving the Kafka group took over %.1f s; not waiting longer", timeout_s)
 
     def _poll(self, consumer: Any, timeout: float) -> Message | None:
         try:
@@ -316,6 +343,7 @@ class KafkaTaskQueue:
         offsets.committed(point)
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._joined_by = 0.0  # joined: from now on an empty assignment means no work here
         for tp in partitions:
             self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs))
 
@@ -333,6 +361,7 @@ class KafkaTaskQueue:
         if self._consumer is None:
             self._ensure_topic()
             consumer = Consumer(self._consumer_config, logger=log)
+            self._joined_by = time.monotonic() + self._join_timeout_s
             consumer.subscribe(
                 [self.topic],
                 on_assign=self._on_assign,

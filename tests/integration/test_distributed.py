@@ -113,8 +113,8 @@ def run_everything(
                 fault(api)
             wait_for_completion(api, TASKS)
         finally:
-            # A Kafka worker leaving its group may wait for a rebalance: allow it time.
-            codes = [stop(worker, timeout_s=90) for worker in workers]
+            # A worker exits within seconds of SIGTERM, Kafka ones in a rebalance included.
+            codes = [stop(worker, timeout_s=10) for worker in workers]
             if env["TASKCORE_QUEUE__BACKEND"] == "rabbitmq":
                 brokers.delete_rabbitmq_queue(env["TASKCORE_QUEUE__NAME"])
     assert codes == [0, 0, 0], [output_of(worker) for worker in workers]

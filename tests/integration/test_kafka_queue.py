@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from uuid import UUID, uuid4
 
 import pytest
@@ -110,3 +111,52 @@ def test_a_queue_built_from_settings_creates_its_topic_with_the_partitions_asked
         assert len(metadata.topics[topic].partitions) == 2
     finally:
         queue.close()
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def test_closing_ends_a_receive_that_waits_for_a_broker_gone_away() -> None:
+    broker = brokers.start_tansu()  # its own: this test stops it
+    queue = KafkaTaskQueue(
+        broker.bootstrap, unique_name("tasks"), group=unique_name("g"), join_timeout_s=30
+    )
+    try:
+        queue.ping()
+        queue.publish(uuid4(), 0)  # the topic exists; joining the group is what waits
+        broker.stop()
+        waiting = threading.Thread(target=queue.receive)
+        waiting.start()
+        time.sleep(0.3)  # inside the join wait
+        assert timed(queue.close) < 5
+        assert timed(lambda: waiting.join(5)) < 1
+        assert not waiting.is_alive()
+    finally:
+        queue.close()
+        broker.stop()
+
+
+def test_after_the_first_join_a_rebalance_does_not_hold_receive(kafka_bootstrap: str) -> None:
+    topic, group = unique_name("tasks"), unique_name("group")
+    timing = {"session.timeout.ms": 4000, "heartbeat.interval.ms": 300}  # rebalances take ~2 s
+    first, second = (
+        KafkaTaskQueue(kafka_bootstrap, topic, partitions=2, group=group, consumer_config=timing)
+        for _ in range(2)
+    )
+    try:
+        assert first.receive() is None  # joined, both partitions assigned
+        joining = threading.Thread(target=second.receive)  # returns once it has joined
+        joining.start()  # its join revokes the first's partitions for a while
+        waits = []
+        deadline = time.monotonic() + 20
+        while (joining.is_alive() or len(first.assignment()) != 1) and time.monotonic() < deadline:
+            waits.append(timed(first.receive))
+        joining.join()
+        assert sorted(first.assignment() + second.assignment()) == [0, 1]
+        assert max(waits) < 1, waits
+    finally:
+        first.close()
+        second.close()
