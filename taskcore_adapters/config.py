@@ -43,6 +43,7 @@ class QueueSettings:
     partitions: int = 1
     group: str = "taskcore-workers"
     session_timeout_ms: int = 6000
+    republish_on_start: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class _QueueSchema(_Section):
     partitions = _WholeNumber(validate=_positive)
     group = fields.String(validate=validate.Length(min=1))
     session_timeout_ms = _WholeNumber(validate=validate.Range(min=1000, max=300000))
+    republish_on_start = fields.Boolean()
 
 
 class _CallbackSchema(_Section):

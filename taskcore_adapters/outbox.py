@@ -5,18 +5,27 @@ same transaction as the task. ``OutboxQueue.publish`` then sends it to the broke
 deletes the outbox row; when the broker is down the row stays, and the relay thread sends it
 later. A message sent twice (the relay racing a slow direct send) is harmless: the service
 skips messages whose task is no longer Queued.
+
+A broker can also lose messages it acknowledged (a queue deleted, memory storage restarted).
+``republish_on_start`` has a starting worker's relay write a row for every Queued task older
+than the settle time that has none; the relay then publishes them (decision 0010).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from taskcore.errors import AdapterError
 from taskcore.ports import Clock, Delivery, TaskQueue
+
+if TYPE_CHECKING:
+    from taskcore_adapters.config import QueueSettings
 
 log = logging.getLogger("taskcore.outbox")
 
@@ -34,6 +43,11 @@ class Outbox(Protocol):
 
     def remove_task(self, task_id: UUID) -> None:
         """Forget a task's messages. Raises ``StoreUnavailable``."""
+        ...
+
+    def add_missing(self, created_before: datetime, now: datetime) -> int:
+        """Write a message, dated ``now``, for each Queued task created before
+        ``created_before`` that has none; returns how many. Raises ``StoreUnavailable``."""
         ...
 
 
@@ -57,6 +71,7 @@ class OutboxQueue:
         self._settle = timedelta(seconds=settle_s)
         self._batch = batch
         self._stop = threading.Event()
+        self._restore_at: float | None = None  # monotonic time of a requested restore
         self._thread = threading.Thread(target=self._loop, name="taskcore-outbox", daemon=True)
         self._thread.start()
 
@@ -89,6 +104,27 @@ class OutboxQueue:
                 self.outbox.remove(sent)
         return len(sent)
 
+    def restore_lost_messages(self) -> int:
+        """Give every Queued task older than the settle time that has no outbox row one; the
+        relay publishes them after the settle time. Returns how many were written.
+
+        Tasks younger than that may still be on their direct way to the broker. Raises
+        ``StoreUnavailable``.
+        """
+        now = self._clock.now()
+        return self.outbox.add_missing(now - self._settle, now)
+
+    def restore_soon(self) -> None:
+        """Have the relay thread ``restore_lost_messages`` within the settle time.
+
+        The delay is random so that processes started together run one after the other:
+        the later ones find the rows of the first (which wait out the settle time) and
+        write none.
+        """
+        # A delay, not a secret: the standard generator is right.
+        jitter = random.uniform(0, self._settle.total_seconds())  # nosec B311
+        self._restore_at = time.monotonic() + jitter
+
     def receive(self) -> Delivery | None:
         """The broker's next message."""
         return self.broker.receive()
@@ -118,7 +154,26 @@ class OutboxQueue:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
+                self._restore_if_due()
                 if self.relay_once():
                     log.info("outbox relay sent pending messages")
             except AdapterError as exc:
                 log.warning("outbox relay round failed: %s", exc)
+
+    def _restore_if_due(self) -> None:
+        if self._restore_at is None or time.monotonic() < self._restore_at:
+            return
+        restored = self.restore_lost_messages()
+        self._restore_at = None
+        if restored:
+            log.warning("republishing %d Queued tasks the broker may have lost", restored)
+
+
+def republish_on_start(queue: object, settings: QueueSettings) -> None:
+    """Restore the messages a broker lost, when ``queue.republish_on_start`` asks for it.
+
+    Only a broker behind the outbox can lose messages; the memory and SQL queues keep theirs
+    with the tasks. Never blocks: the outbox relay does the work in the background.
+    """
+    if settings.republish_on_start and isinstance(queue, OutboxQueue):
+        queue.restore_soon()

@@ -14,6 +14,7 @@ import taskcore
 from taskcore.worker import Reaper, Worker
 from taskcore_adapters.config import ConfigError, Settings, load_settings
 from taskcore_adapters.container import build_container, shutdown
+from taskcore_adapters.outbox import republish_on_start
 from taskcore_flask.tasks_cli import tasks
 
 CONFIG_HELP = "TOML config file (default: $TASKCORE_CONFIG, else memory store and queue)."
@@ -149,6 +150,7 @@ def worker(config_path: str | None, concurrency: int) -> None:
     configure_logging(settings.log)
     container = build_container(settings=settings)
     service = container.service()
+    republish_on_start(container.queue(), settings.queue)
     running = Worker(service, concurrency).start()
     reaper = Reaper(service, settings.execution.reaper_interval_s).start()
     stop = threading.Event()

@@ -49,6 +49,9 @@ MEANINGS = {
     "queue.group": "Kafka: consumer group shared by all workers.",
     "queue.session_timeout_ms": "Kafka only: the consumer group session timeout; a worker joins "
     "its group faster and a dead one is noticed sooner when it is shorter.",
+    "queue.republish_on_start": "RabbitMQ and Kafka: when a worker starts, Queued tasks older "
+    "than the outbox settle time (5 s) with no outbox row get one, and the relay publishes "
+    "them, so messages a broker lost are restored. Duplicates are skipped when taken.",
     "callbacks.timeout_s": "Total time allowed for one callback (connect, answer and body); "
     "longer is Failed with a timeout.",
     "callbacks.connect_timeout_s": "TCP connect timeout, within `timeout_s`.",

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from taskcore.errors import StoreUnavailable
+from taskcore.status import TaskStatus
 from taskcore_adapters.sql.engine import translated, writer
 from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, discard_statement, supports_skip_locked
-from taskcore_adapters.sql.tables import Tables, tables
+from taskcore_adapters.sql.tables import Tables, UtcDateTime, tables
 
 WHAT = "the outbox"
 
@@ -34,6 +35,21 @@ def pending_statement(t: Tables, older_than: datetime, limit: int, skip_locked: 
         .with_for_update(skip_locked=skip_locked)
         .with_hint(queue, MSSQL_CLAIM_HINT, "mssql")
     )
+
+
+def add_missing_statement(t: Tables, created_before: datetime, now: datetime) -> Any:
+    """A row for every Queued task created before ``created_before`` that has none."""
+    tasks, queue = t.tasks, t.queue
+    missing = sa.select(
+        tasks.c.task_id, tasks.c.priority, sa.bindparam("now", now, type_=UtcDateTime())
+    ).where(
+        tasks.c.status == TaskStatus.QUEUED.value,
+        tasks.c.created_at < created_before,
+        ~sa.exists().where(queue.c.task_id == tasks.c.task_id),
+    )
+    columns = ["task_id", "priority", "enqueued_at"]
+    insert = sa.insert(queue).from_select(columns, missing)
+    return insert.execution_options(preserve_rowcount=True)  # not kept for INSERT otherwise
 
 
 class SqlOutbox:
@@ -55,6 +71,13 @@ class SqlOutbox:
         queue = self._t.queue
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             conn.execute(sa.delete(queue).where(queue.c.id.in_(message_ids)))
+
+    def add_missing(self, created_before: datetime, now: datetime) -> int:
+        """Write a row, dated ``now``, for each Queued task created before ``created_before``
+        that has none; returns how many."""
+        statement = add_missing_statement(self._t, created_before, now)
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            return int(conn.execute(statement).rowcount)
 
     def remove_task(self, task_id: UUID) -> None:
         """Delete a task's messages once the broker has it."""

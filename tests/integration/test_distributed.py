@@ -237,3 +237,33 @@ def test_a_worker_stopped_with_sigterm_finishes_the_callback_in_flight(
         task = requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=30).json()
     assert code == 0, output_of(worker)
     assert task["status"] == "Completed"
+
+
+def test_a_starting_worker_republishes_the_tasks_whose_messages_the_broker_lost(
+    database: str, receiver: CallbackReceiver
+) -> None:
+    require("rabbitmq")
+    env = environment(database, "rabbitmq", brokers.RABBITMQ_URL)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], f"{api}/health/live", env=env):
+        ids = create_tasks(api, receiver, 20)
+        brokers.delete_rabbitmq_queue(env["TASKCORE_QUEUE__NAME"])  # every message is gone
+        created_a_minute_earlier(database)  # past the outbox settle time, without waiting it
+        worker = start(["worker", "--concurrency", "4"], env)
+        try:
+            wait_for_completion(api, len(ids), timeout_s=30)
+        finally:
+            code = stop(worker, timeout_s=10)
+            brokers.delete_rabbitmq_queue(env["TASKCORE_QUEUE__NAME"])
+    assert code == 0, output_of(worker)
+    assert Counter(call.json["taskId"] for call in receiver.calls_to("/ok")) == Counter(ids)
+
+
+def created_a_minute_earlier(database: str) -> None:
+    engine = sa.create_engine(database, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE tasks SET created_at = created_at - interval '1 minute'"))
+    finally:
+        engine.dispose()
