@@ -6,8 +6,9 @@
 - ``publish`` uses an idempotent producer (``acks=all``), keys messages by task id and returns
   once the broker acknowledged; otherwise it raises ``QueueUnavailable``.
 - Kafka has no per-message ack, only a committed offset per partition. Nothing is committed
-  automatically: ``ack`` commits the offset below which every delivered message is
-  acknowledged (``_PartitionOffsets``); ``release`` seeks back. Messages a consumer did not
+  automatically: ``ack`` commits (in the background) the offset below which every delivered
+  message is acknowledged (``_PartitionOffsets``); a revoke commits it again and waits;
+  ``release`` seeks back. Messages a consumer did not
   acknowledge go to the partition's next owner: delivery is at least once. ``discard``
   cannot remove a message; the service skips it when it comes up.
 - One consumer serves every thread of this object, under a lock. It joins the group on the
@@ -103,6 +104,11 @@ class _PartitionOffsets:
     def committed(self, point: int) -> None:
         self.floor = point
         self.acked = {offset for offset in self.acked if offset >= point}
+
+
+def _log_failed_commit(error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
+    if error is not None:
+        log.warning("committing offsets failed; their messages may come again: %s", error.str())
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,13 +335,21 @@ class KafkaTaskQueue:
         offsets = self._offsets.get(receipt.partition)
         return offsets if offsets is not None and offsets.epoch == receipt.epoch else None
 
-    def _commit(self, consumer: Any, partition: int, offsets: _PartitionOffsets) -> None:
+    def _commit(
+        self, consumer: Any, partition: int, offsets: _PartitionOffsets, *, wait: bool = False
+    ) -> None:
+        """Commit up to the commit point: in the background after an ack, so that no worker
+        thread blocks on a group coordinator that is away; waiting on revoke, when the next
+        owner reads from it, and then also the last point, whose background commit may
+        have failed."""
         point = offsets.commit_point()
+        if point is None and wait:
+            point = offsets.floor
         if point is None:
             return
         try:
             consumer.commit(
-                offsets=[TopicPartition(self.topic, partition, point)], asynchronous=False
+                offsets=[TopicPartition(self.topic, partition, point)], asynchronous=not wait
             )
         except KafkaException as exc:
             log.warning("committing offset %s of partition %s failed: %s", point, partition, exc)
@@ -354,13 +368,15 @@ class KafkaTaskQueue:
         for tp in partitions:
             offsets = self._offsets.pop(tp.partition, None)
             if offsets is not None and not lost:
-                self._commit(consumer, tp.partition, offsets)
+                self._commit(consumer, tp.partition, offsets, wait=True)
 
     def _ready_consumer(self) -> Any:
         self._check_open()
         if self._consumer is None:
             self._ensure_topic()
-            consumer = Consumer(self._consumer_config, logger=log)
+            consumer = Consumer(
+                {**self._consumer_config, "on_commit": _log_failed_commit}, logger=log
+            )
             self._joined_by = time.monotonic() + self._join_timeout_s
             consumer.subscribe(
                 [self.topic],
