@@ -6,6 +6,7 @@ worker started on a RabbitMQ queue that lost its messages) is in test_distribute
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -108,15 +109,45 @@ def test_a_task_still_in_the_outbox_gets_no_second_row(
     assert outbox_rows(store) == [waiting.task_id]
 
 
-def test_only_a_broker_behind_the_outbox_is_asked_to_restore(
+def lose_every_message(store: SqlTaskStore, clock: SettableClock, count: int) -> list[UUID]:
+    """Tasks that reached a broker which then lost them, now past the settle time."""
+    queue = outbox_over(MemoryTaskQueue(), store, clock)
+    service = service_over(store, queue, clock)
+    ids = [
+        service.create(name=f"t{i}", callback_url="http://127.0.0.1/").task_id for i in range(count)
+    ]
+    queue.close()
+    clock.advance(SETTLE_S + 1)
+    return ids
+
+
+def test_on_start_the_relay_restores_and_sends_lost_messages_in_the_background(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
-    queue = outbox_over(MemoryTaskQueue(), store, clock)
+    ids = lose_every_message(store, clock, 3)
+    broker = MemoryTaskQueue()
+    queue = OutboxQueue(broker, SqlOutbox(store.engine), clock, relay_interval_s=0.02, settle_s=0.1)
     try:
-        republish_on_start(queue, QueueSettings(republish_on_start=False))
-        assert queue._restore_at is None
-        republish_on_start(MemoryTaskQueue(), QueueSettings())  # nothing to restore: no error
         republish_on_start(queue, QueueSettings())
-        assert queue._restore_at is not None
+        deadline = time.monotonic() + 10
+        while len(broker) < len(ids) and time.monotonic() < deadline:
+            clock.advance(0.05)  # the restored rows wait out the settle time, then go
+            time.sleep(0.02)
     finally:
         queue.close()
+    deliveries = [broker.receive() for _ in ids]
+    assert sorted(str(d.task_id) for d in deliveries if d is not None) == sorted(map(str, ids))
+
+
+def test_republishing_on_start_can_be_turned_off(store: SqlTaskStore, clock: SettableClock) -> None:
+    lose_every_message(store, clock, 1)
+    queue = OutboxQueue(
+        MemoryTaskQueue(), SqlOutbox(store.engine), clock, relay_interval_s=0.02, settle_s=0.01
+    )
+    try:
+        republish_on_start(queue, QueueSettings(republish_on_start=False))
+        republish_on_start(MemoryTaskQueue(), QueueSettings())  # no outbox, nothing to restore
+        time.sleep(0.3)  # many relay rounds
+    finally:
+        queue.close()
+    assert outbox_rows(store) == []

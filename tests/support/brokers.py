@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -115,12 +116,20 @@ class TansuBroker:
     def terminate(self) -> None:
         """End the process: SIGTERM, then SIGKILL if it still waits for clients after 1 s."""
         if self._process.poll() is None:
+            self.thaw()
             self._process.terminate()
             try:
                 self._process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=5)
+
+    def freeze(self) -> None:
+        """Stop the process without closing its connections: clients wait for answers."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
 
     def restart(self, down_s: float = 0.0) -> None:
         """Terminate, stay down ``down_s`` seconds, start again on the same port."""
