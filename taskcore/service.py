@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -158,9 +158,24 @@ class TaskService:
 
         Messages whose task is no longer Queued are acknowledged and skipped.
         """
+        return self._claim_next(self._dequeue_now)
+
+    def execute_next(self) -> Task | None:
+        """Take the next Queued task and run its callback: one step of a worker.
+
+        The task goes Queued -> Processing in one compare-and-set (``Task.take``), so it has
+        a lease from the moment it leaves the queue. Returns the recorded outcome, or None
+        when the queue is empty.
+        """
+        token = secrets.token_urlsafe(32)
+        started = self._claim_next(lambda task: self._take(task, token))
+        return None if started is None else self._run_callback(started, token)
+
+    def _claim_next(self, move: Callable[[Task], Task]) -> Task | None:
+        """Apply ``move`` to the task of the next message; ack it once the move is stored."""
         while (delivery := self.queue.receive()) is not None:
             try:
-                task = self._move(self.store.get(delivery.task_id), self._dequeue_now)
+                task = self._move(self.store.get(delivery.task_id), move)
             except (TaskNotFound, InvalidTransition, ConcurrentUpdate):
                 self.queue.ack(delivery)
                 continue
@@ -269,11 +284,20 @@ class TaskService:
         task = self.store.get(task_id)
         if task.status not in (TaskStatus.PENDING, TaskStatus.FAILED):
             raise InvalidTransition(task_id, task.status, TaskStatus.PROCESSING)
-        now = self.clock.now()
-        lease = timedelta(seconds=self.settings.callback_timeout_s + self.settings.lease_margin_s)
         token = secrets.token_urlsafe(32)
-        started = self._move(task, lambda t: t.start(now, now + lease, hash_token(token)))
+        now = self.clock.now()
+        started = self._move(task, lambda t: t.start(now, self._deadline(now), hash_token(token)))
         return started, token
+
+    def _take(self, task: Task, token: str) -> Task:
+        now = self.clock.now()
+        return task.take(now, self._deadline(now), hash_token(token))
+
+    def _deadline(self, now: datetime) -> datetime:
+        """When an execution starting ``now`` counts as lost: its lease."""
+        return now + timedelta(
+            seconds=self.settings.callback_timeout_s + self.settings.lease_margin_s
+        )
 
     def _run_callback(self, started: Task, token: str) -> Task:
         request = CallbackRequest(

@@ -84,6 +84,7 @@ class ServerSettings:
 class LogSettings:
     level: str = "INFO"
     format: str = "json"
+    access: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class _LogSchema(_Section):
     target = LogSettings
     level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     format = fields.String(validate=validate.OneOf(["json", "text"]))
+    access = fields.Boolean()
 
 
 class _SettingsSchema(_Section):

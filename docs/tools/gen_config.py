@@ -76,6 +76,9 @@ MEANINGS = {
     "server.threads": "Threads per process, each serving one request at a time.",
     "log.level": "Lowest level logged.",
     "log.format": "`json` (one object per line) or `text`.",
+    "log.access": "One line per HTTP request (logger `taskcore.http.access`, at INFO whatever "
+    "`log.level` says); off by default, as gunicorn's access log is: a proxy in front "
+    "usually logs requests, and the request metrics count them.",
 }
 # Rules between keys, checked after the schema: (key, rule, an environment that breaks it).
 RULES: list[tuple[str, str, dict[str, str]]] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -14,22 +15,37 @@ from flask.testing import FlaskClient
 
 from taskcore_adapters.config import LogSettings
 from taskcore_flask import close_app, create_app
-from taskcore_flask.logs import TaskcoreLogHandler, configure_logging, request_id_from
+from taskcore_flask.logs import (
+    TaskcoreLogHandler,
+    access_log,
+    configure_logging,
+    request_id_from,
+)
 from tests.api.support import TASKS, create
 
 URL = "http://127.0.0.1:9/hook"
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Logging configured as JSON into a buffer; the previous configuration is restored."""
+@contextlib.contextmanager
+def captured_logs(settings: LogSettings) -> Iterator[io.StringIO]:
+    """Logging configured by ``settings`` into a buffer; the previous state is restored."""
     root = logging.getLogger()
     level = root.level
     stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="json"), stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    handler = configure_logging(settings, stream)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        access_log.setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Logging configured as JSON (the defaults, INFO) into a buffer."""
+    with captured_logs(LogSettings(level="INFO", format="json")) as stream:
+        yield stream
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -51,8 +67,15 @@ def test_a_sane_request_id_is_echoed_and_on_every_line_of_the_request(
     assert {"level", "logger", "timestamp"} <= set(created)
 
 
-def test_every_request_gets_an_access_line(client: FlaskClient, log_stream: io.StringIO) -> None:
+def test_no_access_lines_unless_asked_for(client: FlaskClient, log_stream: io.StringIO) -> None:
     client.get("/health/live")
+
+    assert not [x for x in _lines(log_stream) if x["logger"] == "taskcore.http.access"]
+
+
+def test_every_request_gets_an_access_line_when_asked_for(client: FlaskClient) -> None:
+    with captured_logs(LogSettings(level="WARNING", access=True)) as log_stream:
+        client.get("/health/live")
 
     [line] = [x for x in _lines(log_stream) if x["logger"] == "taskcore.http.access"]
     assert line["message"] == "GET /health/live 200"
