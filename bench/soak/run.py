@@ -110,6 +110,7 @@ def soak(ctx: Context, options: Options) -> dict[str, Any]:
         workers = [servers.worker(ctx, stack, env, WORKER_THREADS)
                    for _ in range(WORKER_PROCESSES)]  # fmt: skip
         sampler = Sampler(api, workers, db_url, options.sample_s).start()
+        stack.callback(sampler.stop)  # before the servers stop, whatever happens
         result["load"] = _load(ctx, url, receiver_url, options, sampler)
         result["drain"] = _drain(ctx, db_url, options, sampler)
         sampler.stop()
@@ -120,7 +121,7 @@ def soak(ctx: Context, options: Options) -> dict[str, Any]:
     result["sampler"] = {"samples": sampler.samples, "errors": sampler.errors,
                          "api_processes": sampler.api_children}  # fmt: skip
     result["series"] = sampler.series()
-    _judge(ctx, result, options)
+    _judge(result, options)
     return result
 
 
@@ -252,7 +253,7 @@ def _deliveries(receiver_url: str) -> dict[str, Any]:
     return data
 
 
-def _judge(ctx: Context, result: dict[str, Any], options: Options) -> None:
+def _judge(result: dict[str, Any], options: Options) -> None:
     """Account for every task, judge memory per process, and list the checks."""
     load = result["load"]
     accounting = checks.account(load["created"], result["tasks"],
