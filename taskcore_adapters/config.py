@@ -32,6 +32,7 @@ class StoreSettings:
     max_overflow: int = 10
     pool_timeout_s: float = 5.0
     migrate: str = "check"
+    count_cache_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class _StoreSchema(_Section):
     max_overflow = _WholeNumber(validate=_non_negative)
     pool_timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     migrate = fields.String(validate=validate.OneOf(["check", "auto"]))
+    count_cache_s = fields.Float(validate=validate.Range(min=0))
 
 
 class _QueueSchema(_Section):

@@ -37,6 +37,10 @@ MEANINGS = {
     "store.pool_size": "Connections kept open per process.",
     "store.max_overflow": "Extra connections opened under load, closed when idle.",
     "store.pool_timeout_s": "Seconds to wait for a free connection before answering 503.",
+    "store.count_cache_s": "How old the `totalCount` of a listing may be once more than 10,000 "
+    "tasks match: counting a million rows costs more than the page, so large totals are "
+    "recounted in the background at most this often. Below 10,000 they are always exact; "
+    "`0` counts on every listing.",
     "store.migrate": "`check`: refuse to start on a missing or outdated schema (run "
     "`taskcore db upgrade`); `auto`: migrate at start.",
     "queue.backend": "`memory` (in process), `sql` (a table of the store's database), "

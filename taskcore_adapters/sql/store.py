@@ -31,6 +31,7 @@ from taskcore_adapters.sql import statements as q
 from taskcore_adapters.sql.engine import create_engine, reader, translated, writer
 from taskcore_adapters.sql.rows import to_row, to_task
 from taskcore_adapters.sql.tables import tables
+from taskcore_adapters.sql.totals import ListTotals
 
 if TYPE_CHECKING:
     from taskcore_adapters.config import StoreSettings
@@ -52,9 +53,12 @@ class SqlTaskStore:
     broker), so a Queued task never lacks its message.
     """
 
-    def __init__(self, engine: Engine, *, enqueue_on_add: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, enqueue_on_add: bool = False, count_cache_s: float = 0.0
+    ) -> None:
         self.engine = engine
         self.enqueue_on_add = enqueue_on_add
+        self._totals = ListTotals(self._count, max_age_s=count_cache_s)
         self._writer = writer(engine)
         self._reader = reader(engine)
         self._t = tables()
@@ -86,7 +90,7 @@ class SqlTaskStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, enqueue_on_add=enqueue_on_add)
+        return cls(engine, enqueue_on_add=enqueue_on_add, count_cache_s=settings.count_cache_s)
 
     def add(self, task: Task) -> None:
         """Insert a new task (straight into the archive if it is already Completed)."""
@@ -191,13 +195,20 @@ class SqlTaskStore:
         return ConcurrentUpdate(task_id, TaskStatus(status))
 
     def list_page(self, status: TaskStatus | None, offset: int, limit: int) -> TaskPage:
-        """Tasks newest first (ties by id), archived ones included, and the matching total."""
+        """Tasks newest first (ties by id), archived ones included, and the matching total.
+
+        The total is exact below 10,000; above, it may be up to ``count_cache_s`` old
+        (``ListTotals``).
+        """
         with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
             rows = conn.execute(q.select_tasks(self._t, ids)).mappings().all() if ids else []
-            total = conn.execute(q.count(self._t, status)).scalar_one()
         found = {row["task_id"]: to_task(row) for row in rows}
-        return TaskPage([found[i] for i in ids if i in found], int(total))
+        return TaskPage([found[i] for i in ids if i in found], self._totals.total(status))
+
+    def _count(self, status: TaskStatus | None) -> int:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+            return int(conn.execute(q.count(self._t, status)).scalar_one())
 
     def expired(self, now: datetime, limit: int) -> list[Task]:
         """Processing tasks whose deadline is at or before ``now``, most overdue first."""
@@ -227,5 +238,6 @@ class SqlTaskStore:
             conn.execute(q.ping())
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Stop counting in the background, then close every pooled connection."""
+        self._totals.close()
         self.engine.dispose()
