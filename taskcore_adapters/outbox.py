@@ -1,16 +1,19 @@
 """A transactional outbox in front of a broker, so that no Queued task is left unpublished.
 
 With a broker, the SQL store writes each new task's message into its outbox table in the
-same transaction as the task. ``OutboxQueue.publish`` then sends it to the broker at once and
-deletes the outbox row; when the broker is down the row stays, and the relay thread sends it
-later. A message sent twice (the relay racing a slow direct send) is harmless: the service
-skips messages whose task is no longer Queued.
+same transaction as the task. ``OutboxQueue.publish`` then sends it to the broker at once;
+the rows of sent messages are deleted in bulk a moment later by the relay thread, so a
+create costs one database transaction, not two. When the broker is down the row stays, and
+the relay sends it once it is older than ``settle_s``. A message sent twice (the relay
+racing a slow direct send, or a process that died before deleting its sent rows) is
+harmless: the service skips messages whose task is no longer Queued.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -32,8 +35,8 @@ class Outbox(Protocol):
         """Forget sent messages. Raises ``StoreUnavailable``."""
         ...
 
-    def remove_task(self, task_id: UUID) -> None:
-        """Forget a task's messages. Raises ``StoreUnavailable``."""
+    def remove_tasks(self, task_ids: list[UUID]) -> None:
+        """Forget these tasks' messages. Raises ``StoreUnavailable``."""
         ...
 
 
@@ -49,6 +52,7 @@ class OutboxQueue:
         relay_interval_s: float = 1.0,
         settle_s: float = 5.0,
         batch: int = 500,
+        forget_interval_s: float = 0.1,
     ) -> None:
         self.broker = broker
         self.outbox = outbox
@@ -56,6 +60,9 @@ class OutboxQueue:
         self._interval = relay_interval_s
         self._settle = timedelta(seconds=settle_s)
         self._batch = batch
+        self._forget_interval = min(forget_interval_s, relay_interval_s)
+        self._sent: list[UUID] = []
+        self._sent_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="taskcore-outbox", daemon=True)
         self._thread.start()
@@ -71,10 +78,23 @@ class OutboxQueue:
                 extra={"task_id": str(task_id)},
             )
             return
+        with self._sent_lock:
+            self._sent.append(task_id)
+
+    def forget_sent(self) -> int:
+        """Delete the outbox rows of messages sent since the last call, in one statement."""
+        with self._sent_lock:
+            sent, self._sent = self._sent[: self._batch], self._sent[self._batch :]
+        if not sent:
+            return 0
         try:
-            self.outbox.remove_task(task_id)
-        except AdapterError as exc:  # the relay will send it again; the copy is skipped
-            log.warning("outbox row not removed: %s", exc, extra={"task_id": str(task_id)})
+            self.outbox.remove_tasks(sent)
+        except AdapterError as exc:  # kept for the next round; the relay may send copies
+            log.warning("sent messages' outbox rows not removed: %s", exc)
+            with self._sent_lock:
+                self._sent[:0] = sent
+            return 0
+        return len(sent)
 
     def relay_once(self) -> int:
         """Send the outbox rows that the direct path did not; returns how many were sent."""
@@ -110,13 +130,21 @@ class OutboxQueue:
         self.broker.ping()
 
     def close(self) -> None:
-        """Stop the relay, then close the broker connection."""
+        """Stop the relay, forget what was sent, then close the broker connection."""
         self._stop.set()
         self._thread.join(self._interval + 5)
+        while self.forget_sent():
+            pass
         self.broker.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        next_relay = time.monotonic() + self._interval
+        while not self._stop.wait(self._forget_interval):
+            while self.forget_sent() == self._batch:
+                pass
+            if time.monotonic() < next_relay:
+                continue
+            next_relay = time.monotonic() + self._interval
             try:
                 if self.relay_once():
                     log.info("outbox relay sent pending messages")

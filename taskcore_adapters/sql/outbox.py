@@ -2,8 +2,8 @@
 
 With a broker, the store writes each new task's message into ``queue_messages`` in the same
 transaction as the task; ``taskcore_adapters.outbox.OutboxQueue`` publishes it and deletes
-the row. Rows are taken with ``SKIP LOCKED`` where the database has it, so several relays
-do not publish the same rows at once.
+the rows of sent messages in bulk. Rows are taken with ``SKIP LOCKED`` where the database
+has it, so several relays do not publish the same rows at once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from taskcore.errors import StoreUnavailable
 from taskcore_adapters.sql.engine import translated, writer
-from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, discard_statement, supports_skip_locked
+from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, supports_skip_locked
 from taskcore_adapters.sql.tables import Tables, tables
 
 WHAT = "the outbox"
@@ -56,7 +56,8 @@ class SqlOutbox:
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             conn.execute(sa.delete(queue).where(queue.c.id.in_(message_ids)))
 
-    def remove_task(self, task_id: UUID) -> None:
-        """Delete a task's messages once the broker has it."""
+    def remove_tasks(self, task_ids: list[UUID]) -> None:
+        """Delete these tasks' messages once the broker has them."""
+        queue = self._t.queue
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
-            conn.execute(discard_statement(self._t, task_id))
+            conn.execute(sa.delete(queue).where(queue.c.task_id.in_(task_ids)))
