@@ -129,7 +129,7 @@ class TaskService:
             log.info("task creation replayed", extra={"task_id": str(stored.task_id)})
             return Creation(stored, replayed=True)
         self.queue.publish(task.task_id, task.priority)
-        log.info("task created", extra={"task_id": str(task.task_id)})
+        log.debug("task created", extra={"task_id": str(task.task_id)})
         return Creation(task)
 
     def get(self, task_id: UUID) -> Task:

@@ -43,8 +43,8 @@ def captured_logs(settings: LogSettings) -> Iterator[io.StringIO]:
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    """Logging configured as JSON (the defaults, INFO) into a buffer."""
-    with captured_logs(LogSettings(level="INFO", format="json")) as stream:
+    """Logging configured as JSON, at DEBUG, into a buffer."""
+    with captured_logs(LogSettings(level="DEBUG", format="json")) as stream:
         yield stream
 
 
@@ -99,13 +99,9 @@ def test_a_request_without_an_id_gets_a_generated_one(client: FlaskClient) -> No
 
 
 def test_text_logs_name_the_request_and_the_task(client: FlaskClient) -> None:
-    stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="text"), stream)
-    try:
+    with captured_logs(LogSettings(level="DEBUG", format="text")) as stream:
         task_id = create(client, URL)["taskId"]
         logging.getLogger("outside").info("no request here")
-    finally:
-        logging.getLogger().removeHandler(handler)
 
     text = stream.getvalue()
     assert f"task_id={task_id}] task created" in text

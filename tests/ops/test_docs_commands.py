@@ -182,7 +182,7 @@ def test_the_documented_log_lines_have_the_fields_a_server_writes(
     text = OPERATIONS.read_text()
     examples = [json.loads(line) for line in text.splitlines() if line.startswith('{"level"')]
     stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="json", access=True), stream)
+    handler = configure_logging(LogSettings(level="DEBUG", format="json", access=True), stream)
     app = create_app(build_container(settings=Settings()))
     try:
         client = app.test_client()
