@@ -3,7 +3,7 @@
 Every app, and every worker process, has its own ``CollectorRegistry``, so that several
 apps in one process (tests, embedding) do not clash. Callbacks are observed by decorating
 the service's ``CallbackClient``, reaper actions through its ``on_reaped`` hook; gauges of
-the store and the queue are read at scrape time (``scrape_gauges``). When
+the store and the queue are read at scrape time (``scraped_series``). When
 ``PROMETHEUS_MULTIPROC_DIR`` is set, as ``taskcore serve`` does for its gunicorn processes,
 values are kept in prometheus_client's multiprocess files and a scrape merges those of
 every process (decision 0013).
@@ -30,13 +30,15 @@ from prometheus_client.registry import Collector
 from taskcore.ports import CallbackClient, CallbackRequest
 from taskcore.service import TaskService
 from taskcore.task import CallbackResult
-from taskcore_flask.scrape_gauges import backend_gauges
+from taskcore_flask.metrics_processes import MULTIPROCESS_ENV
+from taskcore_flask.scraped_series import backend_gauges
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REAP_REASONS = {
     "execution lost": "execution_lost",
     "completion report not received": "report_not_received",
 }
+
+CALLBACK_OUTCOMES = ("success", "deferred", "http_error", "no_response")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
@@ -71,6 +73,8 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        for outcome in CALLBACK_OUTCOMES:  # served as 0 before the first of each
+            self.callbacks.labels(outcome)
         for reason in REAP_REASONS.values():
             self.reaped.labels(reason)
         self.served = _served_registry(self.registry)

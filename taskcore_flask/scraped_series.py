@@ -1,4 +1,5 @@
-"""Gauges read from the store and the queue when Prometheus scrapes, not kept up to date.
+"""Series read when Prometheus scrapes, not kept up to date: from the store, the queue and a
+worker's own count.
 
 A scrape must not fail because a backend is down: a gauge that cannot be read is logged and
 left out of that scrape, and the other series are still served.
@@ -9,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from taskcore.ports import TaskQueue, TaskStore
+from taskcore.worker import Worker
 from taskcore_adapters.outbox import OutboxQueue
 
 log = logging.getLogger("taskcore.metrics")
@@ -78,3 +80,24 @@ def backend_gauges(store: TaskStore, queue: TaskQueue) -> list[Collector]:
             )
         )
     return gauges
+
+
+class ExecutedCollector(Collector):
+    """``taskcore_worker_tasks_executed_total``: the worker's own count, read at scrape."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family(None)]
+
+    def collect(self) -> Iterable[Metric]:
+        return [self._family(self._worker.executed)]
+
+    @staticmethod
+    def _family(value: int | None) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "taskcore_worker_tasks_executed",
+            "Tasks this worker process took from the queue and executed.",
+            value=value,
+        )
