@@ -267,8 +267,8 @@ class KafkaTaskQueue:
         offset kept, where the group has committed nothing). A message received and not yet
         acknowledged still counts. Raises ``QueueUnavailable``.
         """
-        self._check_open()
         group, timeout = self._consumer_config["group.id"], self._ping_timeout_s
+        self._ensure_topic()  # as on first use: asking for a missing topic may auto-create it
         try:
             admin = self._ready_admin()
             topic = admin.list_topics(self.topic, timeout=timeout).topics[self.topic]

@@ -70,3 +70,19 @@ def test_depth_of_a_rabbitmq_queue_not_declared_yet_is_queue_unavailable(
             queue.depth()
     finally:
         queue.close()
+
+
+@pytest.mark.kafka
+def test_depth_of_a_kafka_topic_nothing_was_published_to_creates_it_as_configured(
+    kafka_bootstrap: str,
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    factory = brokers.kafka_factory(kafka_bootstrap, brokers.unique_name("tasks"), partitions=2)
+    queue = factory.make()
+    try:
+        assert queue.depth() == 0
+    finally:
+        factory.close_all()
+    topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=5).topics
+    assert len(topics[factory.name].partitions) == 2
