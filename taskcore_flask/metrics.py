@@ -93,12 +93,6 @@ class Metrics:
         """Count one execution failed by the reaper with ``error``."""
         self.reaped.labels(REAP_REASONS.get(error, "other")).inc()
 
-    def exposition(self) -> Response:
-        """Every series in the Prometheus text format."""
-        return Response(
-            generate_latest(self.served), mimetype=None, content_type=CONTENT_TYPE_LATEST
-        )
-
 
 class ApiMetrics(Metrics):
     """An API process's: also HTTP requests, and the store's and queue's gauges."""
@@ -114,6 +108,12 @@ class ApiMetrics(Metrics):
         )
         self.requests = Counter(
             "taskcore_http_requests", "HTTP requests answered.", labels, registry=self.registry
+        )
+
+    def exposition(self) -> Response:
+        """Every series in the Prometheus text format."""
+        return Response(
+            generate_latest(self.served), mimetype=None, content_type=CONTENT_TYPE_LATEST
         )
 
 

@@ -6,7 +6,6 @@ import re
 
 from flask import Flask
 from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from taskcore.errors import StoreUnavailable
 from taskcore.ports import CallbackRequest
@@ -17,6 +16,7 @@ from tests.api.doubles import DownQueue, FlakyStore
 from tests.api.support import TASKS, closed_port_url, create, create_pending
 from tests.support.backends import Backend
 from tests.support.clock import SettableClock
+from tests.support.metrics import value
 from tests.support.receiver import CallbackReceiver
 
 
@@ -84,12 +84,7 @@ def test_metrics_show_requests_tasks_and_callbacks(
 
 def scraped(client: FlaskClient, name: str, **labels: str) -> float | None:
     """The value of one sample of ``/metrics``, or None when it is not served."""
-    text = client.get("/metrics").get_data(as_text=True)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return None
+    return value(client.get("/metrics").get_data(as_text=True), name, **labels)
 
 
 def test_metrics_show_the_queue_depth_as_tasks_are_created_and_dequeued(

@@ -17,10 +17,10 @@ from uuid import uuid4
 import pytest
 import requests
 import sqlalchemy as sa
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import brokers
 from tests.support.databases import ScratchDatabases, empty_tables
+from tests.support.metrics import samples
 from tests.support.processes import free_port, output_of, running, start, stop, wait_for_http
 from tests.support.receiver import CallbackReceiver
 from tests.support.services import require
@@ -167,13 +167,8 @@ WORKER_SERIES = (
 
 def scraped(url: str, name: str) -> dict[str, float]:
     """The samples of one series of a metrics endpoint, by their only label value (or "")."""
-    text = requests.get(url, timeout=30).text
-    return {
-        next(iter(sample.labels.values()), ""): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    }
+    found = samples(requests.get(url, timeout=30).text)
+    return {next(iter(s.labels.values()), ""): s.value for s in found if s.name == name}
 
 
 def wait_for_call(receiver: CallbackReceiver, path: str, timeout_s: float = 60) -> None:
@@ -248,7 +243,12 @@ def test_a_worker_stopped_with_sigterm_finishes_the_callback_in_flight(
     assert code == 0, output_of(worker)
     assert task["status"] == "Completed"
     assert seen == {  # one callback answered, one in flight
-        "taskcore_callbacks_total": {"success": 1},
+        "taskcore_callbacks_total": {
+            "success": 1,
+            "deferred": 0,
+            "http_error": 0,
+            "no_response": 0,
+        },
         "taskcore_callback_duration_seconds_count": {"": 1},
         "taskcore_executions_in_flight": {"": 1},
         "taskcore_worker_tasks_executed_total": {"": 1},

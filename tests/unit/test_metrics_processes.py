@@ -14,7 +14,6 @@ import click
 import pytest
 import requests
 from click.testing import CliRunner
-from prometheus_client.parser import text_string_to_metric_families
 
 from taskcore import CallbackRequest, CallbackResult, TaskService
 from taskcore.worker import Worker
@@ -23,6 +22,7 @@ from taskcore_adapters.memory import MemoryTaskQueue, MemoryTaskStore
 from taskcore_flask.cli import api_server_class, main
 from taskcore_flask.metrics_processes import MULTIPROCESS_ENV, serve_worker_metrics
 from tests.support.clock import SettableClock
+from tests.support.metrics import value
 from tests.support.processes import free_port
 
 
@@ -74,38 +74,26 @@ def metrics_url(service: TaskService) -> Iterator[tuple[str, Worker]]:
     server.server_close()
 
 
-class Scrape:
-    """One scrape of a metrics endpoint."""
-
-    def __init__(self, url: str) -> None:
-        text = requests.get(url, timeout=10).text
-        self.samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
-
-    def value(self, name: str, **labels: str) -> float | None:
-        found = [s.value for s in self.samples if s.name == name and s.labels == labels]
-        return found[0] if found else None
-
-
 def test_a_worker_serves_its_executions_callbacks_and_reaper_actions(
     service: TaskService, metrics_url: tuple[str, Worker], clock: SettableClock
 ) -> None:
     url, worker = metrics_url
-    before = Scrape(url)
+    before = requests.get(url, timeout=10).text
     service.create(name="t", callback_url="http://127.0.0.1:9/x")
     assert worker.run_once()  # the callback answers 202: Processing until reported
     clock.advance(service.settings.report_timeout_s + 1)
     assert service.reap_expired() == 1
 
-    after = Scrape(url)
+    after = requests.get(url, timeout=10).text
     for name, labels in [
         ("taskcore_worker_tasks_executed_total", {}),
         ("taskcore_callbacks_total", {"outcome": "deferred"}),
         ("taskcore_callback_duration_seconds_count", {}),
         ("taskcore_executions_reaped_total", {"reason": "report_not_received"}),
     ]:
-        assert (before.value(name, **labels) or 0, after.value(name, **labels)) == (0, 1), name
-    assert after.value("taskcore_executions_in_flight") == 0
-    assert after.value("taskcore_tasks", status="Queued") is None  # the API serves those
+        assert (value(before, name, **labels), value(after, name, **labels)) == (0, 1), name
+    assert value(after, "taskcore_executions_in_flight") == 0
+    assert value(after, "taskcore_tasks", status="Queued") is None  # the API serves those
 
 
 def test_a_worker_serves_no_metrics_on_port_zero(service: TaskService) -> None:
