@@ -58,6 +58,8 @@ def multiprocess_directory() -> Iterator[Path]:
 
 def process_exited(_server: Any, worker: Any) -> None:
     """gunicorn's ``child_exit`` hook: drop the live gauges of a process that has ended."""
+    if not os.environ.get(MULTIPROCESS_ENV):
+        return
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
