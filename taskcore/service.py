@@ -59,7 +59,11 @@ def hash_token(token: str) -> str:
 
 
 class TaskService:
-    """The application's use cases over a store, a queue and a callback client."""
+    """The application's use cases over a store, a queue and a callback client.
+
+    ``on_reaped``, when set, is called with the error of each execution the reaper fails
+    (``execution lost`` or ``completion report not received``), for metrics.
+    """
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class TaskService:
         self.clock = clock
         self.executor = executor
         self.settings = settings or ServiceSettings()
+        self.on_reaped: Callable[[str], object] | None = None
 
     def create(
         self,
@@ -258,6 +263,8 @@ class TaskService:
                 continue
             log.warning("execution reaped: %s", error, extra={"task_id": str(task.task_id)})
             reaped += 1
+            if self.on_reaped is not None:
+                self.on_reaped(error)
         return reaped
 
     def republish_queued(self, limit: int = 10_000) -> int:

@@ -79,6 +79,7 @@ class ServerSettings:
     port: int = 8080
     workers: int = 2
     threads: int = 16
+    worker_metrics_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class _ServerSchema(_Section):
     port = _WholeNumber(validate=validate.Range(min=1, max=65535))
     workers = _WholeNumber(validate=_positive)
     threads = _WholeNumber(validate=_positive)
+    worker_metrics_port = _WholeNumber(validate=validate.Range(min=0, max=65535))
 
 
 class _LogSchema(_Section):

@@ -39,6 +39,10 @@ class Outbox(Protocol):
         """Forget these tasks' messages. Raises ``StoreUnavailable``."""
         ...
 
+    def count(self) -> int:
+        """How many messages wait for the broker. Raises ``StoreUnavailable``."""
+        ...
+
 
 class OutboxQueue:
     """``TaskQueue``: publishes through the outbox, consumes from the broker."""
@@ -124,6 +128,17 @@ class OutboxQueue:
     def discard(self, task_id: UUID) -> None:
         """Brokers cannot remove a message; it is skipped when it comes up."""
         self.broker.discard(task_id)
+
+    def depth(self) -> int:
+        """The broker's depth; messages still in the outbox are ``backlog``."""
+        return self.broker.depth()
+
+    def backlog(self) -> int:
+        """Messages stored with their tasks and not yet handed to the broker.
+
+        Raises ``StoreUnavailable``.
+        """
+        return self.outbox.count()
 
     def ping(self) -> None:
         """Return when the broker answers. Raises ``QueueUnavailable``."""

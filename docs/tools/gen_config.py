@@ -27,7 +27,8 @@ SECTIONS = {
     "callbacks": "How callbacks are made: time limits, signing, and the networks they may reach.",
     "execution": "Background executions, deadlines and the reaper.",
     "api": "Limits on requests to the REST API.",
-    "server": "`taskcore serve`: the address and the gunicorn processes and threads.",
+    "server": "`taskcore serve`: the address and the gunicorn processes and threads; where "
+    "`taskcore worker` serves its metrics.",
     "log": "Log lines on standard error.",
 }
 MEANINGS = {
@@ -78,6 +79,9 @@ MEANINGS = {
     "server.port": "Port `taskcore serve` binds (`--port` overrides it).",
     "server.workers": "gunicorn processes; always 1 on the memory store.",
     "server.threads": "Threads per process, each serving one request at a time.",
+    "server.worker_metrics_port": "Port on `server.host` where each `taskcore worker` serves "
+    "its Prometheus metrics (`--metrics-port` overrides it); 0: none. The API serves its own at "
+    "`/metrics` on `server.port`.",
     "log.level": "Lowest level logged.",
     "log.format": "`json` (one object per line) or `text`.",
     "log.access": "One line per HTTP request (logger `taskcore.http.access`, at INFO whatever "

@@ -40,6 +40,7 @@ class SqlOutbox:
     """``Outbox`` over ``queue_messages``."""
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._writer = writer(engine)
         self._t = tables()
 
@@ -61,3 +62,9 @@ class SqlOutbox:
         queue = self._t.queue
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             conn.execute(sa.delete(queue).where(queue.c.task_id.in_(task_ids)))
+
+    def count(self) -> int:
+        """How many messages wait for the broker."""
+        statement = sa.select(sa.func.count()).select_from(self._t.queue)
+        with translated(StoreUnavailable, WHAT), self._engine.connect() as conn:
+            return int(conn.execute(statement).scalar_one())

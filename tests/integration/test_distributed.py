@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from tests.support import brokers
 from tests.support.databases import ScratchDatabases, empty_tables
-from tests.support.processes import free_port, output_of, running, start, stop
+from tests.support.metrics import samples
+from tests.support.processes import free_port, output_of, running, start, stop, wait_for_http
 from tests.support.receiver import CallbackReceiver
 from tests.support.services import require
 
@@ -156,6 +157,20 @@ def test_a_rabbitmq_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
     assert max(seen.values()) == 1
 
 
+WORKER_SERIES = (
+    "taskcore_callbacks_total",
+    "taskcore_callback_duration_seconds_count",
+    "taskcore_executions_in_flight",
+    "taskcore_worker_tasks_executed_total",
+)
+
+
+def scraped(url: str, name: str) -> dict[str, float]:
+    """The samples of one series of a metrics endpoint, by their only label value (or "")."""
+    found = samples(requests.get(url, timeout=30).text)
+    return {next(iter(s.labels.values()), ""): s.value for s in found if s.name == name}
+
+
 def wait_for_call(receiver: CallbackReceiver, path: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while not receiver.calls_to(path):
@@ -199,8 +214,10 @@ def test_a_worker_killed_mid_callback_leaves_no_task_stuck_in_processing(
         finally:
             stop(worker, signal.SIGKILL)
         failed = wait_for_status(api, task_id, "Failed", timeout_s=30)
+        reaped = scraped(f"{api}/metrics", "taskcore_executions_reaped_total")
     assert failed["callbackResult"]["error"] == "execution lost"
     assert failed["attempts"] == 1
+    assert reaped == {"execution_lost": 1, "report_not_received": 0}  # every API process's
 
 
 def test_a_worker_stopped_with_sigterm_finishes_the_callback_in_flight(
@@ -209,12 +226,30 @@ def test_a_worker_stopped_with_sigterm_finishes_the_callback_in_flight(
     env = environment(database, "sql", "")
     port = free_port()
     api = f"http://127.0.0.1:{port}"
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     with running(["serve", "--port", str(port)], f"{api}/health/live", env=env):
-        worker = start(["worker", "--concurrency", "1"], env)
+        worker = start(["worker", "--concurrency", "1", "--metrics-port", str(metrics_port)], env)
+        wait_for_http(metrics, proc=worker)
+        body = {"name": "quick", "callbackUrl": receiver.url("/ok")}
+        requests.post(f"{api}/api/v1/tasks", json=body, timeout=30)
+        wait_for_call(receiver, "/ok")
         body = {"name": "slow", "callbackUrl": receiver.url("/sleep/1.5")}
         task_id = requests.post(f"{api}/api/v1/tasks", json=body, timeout=30).json()["taskId"]
         wait_for_call(receiver, "/sleep/1.5")
+        seen = {name: scraped(metrics, name) for name in WORKER_SERIES}
         code = stop(worker, signal.SIGTERM)
         task = requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=30).json()
     assert code == 0, output_of(worker)
     assert task["status"] == "Completed"
+    assert seen == {  # one callback answered, one in flight
+        "taskcore_callbacks_total": {
+            "success": 1,
+            "deferred": 0,
+            "http_error": 0,
+            "no_response": 0,
+        },
+        "taskcore_callback_duration_seconds_count": {"": 1},
+        "taskcore_executions_in_flight": {"": 1},
+        "taskcore_worker_tasks_executed_total": {"": 1},
+    }

@@ -150,6 +150,23 @@ def test_a_task_created_while_the_broker_is_down_is_published_later(
     assert outbox_rows(store) == []
 
 
+def test_the_outbox_queue_tells_the_broker_depth_from_its_own_backlog(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = SqlOutbox(store.engine)
+    down = OutboxQueue(DownBroker(), outbox, clock, relay_interval_s=60)
+    service_over(store, down, clock).create(name="waits", callback_url="http://127.0.0.1/")
+    assert (down.depth(), down.backlog()) == (0, 1)
+    down.close()
+    clock.advance(10)
+    back = OutboxQueue(MemoryTaskQueue(), outbox, clock, relay_interval_s=60)
+    try:
+        assert back.relay_once() == 1
+        assert (back.depth(), back.backlog()) == (1, 0)
+    finally:
+        back.close()
+
+
 def test_the_relay_runs_by_itself_in_the_background(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
