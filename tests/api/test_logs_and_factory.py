@@ -28,23 +28,26 @@ URL = "http://127.0.0.1:9/hook"
 
 @contextlib.contextmanager
 def captured_logs(settings: LogSettings) -> Iterator[io.StringIO]:
-    """Logging configured by ``settings`` into a buffer; the previous state is restored."""
-    root = logging.getLogger()
+    """Logging configured by ``settings`` into a buffer, with the service's DEBUG lines
+    (``task created``) and no driver chatter; the previous state is restored."""
+    root, service = logging.getLogger(), logging.getLogger("taskcore.service")
     level = root.level
     stream = io.StringIO()
     handler = configure_logging(settings, stream)
+    service.setLevel(logging.DEBUG)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
         access_log.setLevel(logging.NOTSET)
+        service.setLevel(logging.NOTSET)
 
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    """Logging configured as JSON, at DEBUG, into a buffer."""
-    with captured_logs(LogSettings(level="DEBUG", format="json")) as stream:
+    """Logging configured as JSON into a buffer."""
+    with captured_logs(LogSettings(level="INFO", format="json")) as stream:
         yield stream
 
 
@@ -99,7 +102,7 @@ def test_a_request_without_an_id_gets_a_generated_one(client: FlaskClient) -> No
 
 
 def test_text_logs_name_the_request_and_the_task(client: FlaskClient) -> None:
-    with captured_logs(LogSettings(level="DEBUG", format="text")) as stream:
+    with captured_logs(LogSettings(level="INFO", format="text")) as stream:
         task_id = create(client, URL)["taskId"]
         logging.getLogger("outside").info("no request here")
 

@@ -215,7 +215,8 @@ def test_the_documented_log_lines_have_the_fields_a_server_writes(
     text = OPERATIONS.read_text()
     examples = [json.loads(line) for line in text.splitlines() if line.startswith('{"level"')]
     stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="DEBUG", format="json", access=True), stream)
+    handler = configure_logging(LogSettings(level="INFO", format="json", access=True), stream)
+    logging.getLogger("taskcore.service").setLevel(logging.DEBUG)  # for `task created`
     app = create_app(build_container(settings=Settings()))
     try:
         client = app.test_client()
@@ -226,6 +227,7 @@ def test_the_documented_log_lines_have_the_fields_a_server_writes(
     finally:
         logging.getLogger().removeHandler(handler)
         logging.getLogger("taskcore.http.access").setLevel(logging.NOTSET)
+        logging.getLogger("taskcore.service").setLevel(logging.NOTSET)
         close_app(app)
     written = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(examples) == 3
