@@ -31,7 +31,7 @@ from taskcore_adapters.sql import statements as q
 from taskcore_adapters.sql.engine import create_engine, reader, translated, writer
 from taskcore_adapters.sql.rows import to_row, to_task
 from taskcore_adapters.sql.tables import tables
-from taskcore_adapters.sql.totals import ListTotals
+from taskcore_adapters.sql.totals import EXACT_BELOW, ListTotals
 
 if TYPE_CHECKING:
     from taskcore_adapters.config import StoreSettings
@@ -54,11 +54,18 @@ class SqlTaskStore:
     """
 
     def __init__(
-        self, engine: Engine, *, enqueue_on_add: bool = False, count_cache_s: float = 0.0
+        self,
+        engine: Engine,
+        *,
+        enqueue_on_add: bool = False,
+        count_cache_s: float = 0.0,
+        exact_totals_below: int = EXACT_BELOW,
     ) -> None:
         self.engine = engine
         self.enqueue_on_add = enqueue_on_add
-        self._totals = ListTotals(self._count, max_age_s=count_cache_s)
+        self._totals = ListTotals(
+            self._count, max_age_s=count_cache_s, exact_below=exact_totals_below
+        )
         self._writer = writer(engine)
         self._reader = reader(engine)
         self._t = tables()
@@ -197,8 +204,8 @@ class SqlTaskStore:
     def list_page(self, status: TaskStatus | None, offset: int, limit: int) -> TaskPage:
         """Tasks newest first (ties by id), archived ones included, and the matching total.
 
-        The total is exact below 10,000; above, it may be up to ``count_cache_s`` old
-        (``ListTotals``).
+        The total is exact below ``exact_totals_below`` (10,000); above, it may be up to
+        ``count_cache_s`` old (``ListTotals``).
         """
         with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
