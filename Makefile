@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck bench bench-quick clean
+.PHONY: install run test lint typecheck bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(BENCH_DEPS)
 
 bench-quick: $(BENCH_DEPS)
 	$(BIN)/python -m bench.run --profile quick
+
+# Soak: 100 connections for SOAK_MINUTES with failing callbacks; nothing lost, no 5xx, flat memory.
+SOAK_MINUTES ?= 5
+soak: $(BENCH_DEPS)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 .PHONY: security
 security: install

@@ -64,7 +64,8 @@ def update(results: Path, readme: Path = README) -> None:
 def newest_full() -> Path | None:
     for folder in sorted((HERE / "results").glob("20*"), reverse=True):
         report = folder / "report.json"
-        if report.exists() and json.loads(report.read_text())["profile"]["name"] == "full":
+        profile = json.loads(report.read_text()).get("profile") if report.exists() else None
+        if profile and profile["name"] == "full":  # soak runs have no profile
             return folder
     return None
 

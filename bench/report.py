@@ -23,7 +23,7 @@ def write(ctx: Context) -> list[Path]:
             pictures[section.key] = picture.name
     judged = targets.judge(ctx)
     document = _document(ctx, info, judged)
-    (ctx.out / "report.json").write_text(json.dumps(_clean(document), indent=1, default=str) + "\n")
+    (ctx.out / "report.json").write_text(json.dumps(clean(document), indent=1, default=str) + "\n")
     (ctx.out / "report.md").write_text(markdown(ctx, info, judged, pictures))
     return [
         ctx.out / "report.md",
@@ -32,14 +32,14 @@ def write(ctx: Context) -> list[Path]:
     ]
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     """The document with NaN as null, so that report.json is strict JSON."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -22,10 +23,11 @@ def _start(
     return proc
 
 
-def receiver(ctx: Context, stack: ExitStack) -> str:
-    """The callback receiver on the load generator's CPU; its base URL."""
+def receiver(ctx: Context, stack: ExitStack, options: Sequence[str] = ()) -> str:
+    """The callback receiver on the load generator's CPU; its base URL. ``options`` are
+    more ``bench.receiver`` arguments (its fault rates)."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.receiver", "--port", str(port)]
+    argv = [sys.executable, "-m", "bench.receiver", "--port", str(port), *options]
     proc = _start(ctx, stack, "receiver", pinned(ctx.load_cpus, argv))
     url = f"http://{HOST}:{port}"
     wait_http(f"{url}/_stats", proc.popen)

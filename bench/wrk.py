@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.procs import pinned
 
@@ -60,6 +61,7 @@ class Load:
     timeout_s: float = 10.0
     cpus: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    script: Path = SCRIPT
 
     def argv(self, binary: str) -> list[str]:
         args = {"method": self.method, "path": self.path, "threads": str(self.threads)}
@@ -70,26 +72,37 @@ class Load:
         command = [
             binary, f"-t{self.threads}", f"-c{self.connections}",
             f"-d{max(1, round(self.duration_s))}s", f"--timeout={self.timeout_s:g}s",
-            "-s", str(SCRIPT), self.url, "--", *(f"{k}={v}" for k, v in args.items()),
+            "-s", str(self.script), self.url, "--", *(f"{k}={v}" for k, v in args.items()),
         ]  # fmt: skip
         return pinned(self.cpus, command)
 
 
 def run(load: Load) -> dict[str, float]:
     """Run wrk once; the figures of ``done()`` plus ``rps`` (counted requests per second)."""
+    return parse(output(load))
+
+
+def output(load: Load) -> str:
+    """Run wrk once; what it printed."""
     binary = ensure_wrk()
     budget = load.duration_s + load.timeout_s + 30
     done = subprocess.run(load.argv(binary), capture_output=True, text=True, timeout=budget)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return parse(done.stdout)
+    return done.stdout
 
 
 def parse(output: str) -> dict[str, float]:
     """The ``BENCH_JSON`` line of wrk's output, with ``rps`` added."""
+    return _figures(marked(output, MARK))
+
+
+def marked(output: str, mark: str) -> dict[str, Any]:
+    """The JSON document a Lua ``done()`` printed after ``mark``."""
     for line in output.splitlines():
-        if line.startswith(MARK):
-            return _figures(json.loads(line[len(MARK) :]))
+        if line.startswith(mark):
+            data: dict[str, Any] = json.loads(line[len(mark) :])
+            return data
     raise RuntimeError(f"wrk printed no figures:\n{output[-1000:]}")
 
 

@@ -131,6 +131,13 @@ class TaskQueue(Protocol):
         """Drop a task's message where the queue can; otherwise it is skipped when it comes up."""
         ...
 
+    def depth(self) -> int:
+        """How many messages wait to be received, for monitoring. Raises ``QueueUnavailable``.
+
+        Each adapter says whether a message received and not yet acknowledged still counts.
+        """
+        ...
+
     def ping(self) -> None:
         """Return when the queue answers. Raises ``QueueUnavailable``."""
         ...

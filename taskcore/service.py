@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -59,7 +59,11 @@ def hash_token(token: str) -> str:
 
 
 class TaskService:
-    """The application's use cases over a store, a queue and a callback client."""
+    """The application's use cases over a store, a queue and a callback client.
+
+    ``on_reaped``, when set, is called with the error of each execution the reaper fails
+    (``execution lost`` or ``completion report not received``), for metrics.
+    """
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class TaskService:
         self.clock = clock
         self.executor = executor
         self.settings = settings or ServiceSettings()
+        self.on_reaped: Callable[[str], object] | None = None
 
     def create(
         self,
@@ -129,7 +134,7 @@ class TaskService:
             log.info("task creation replayed", extra={"task_id": str(stored.task_id)})
             return Creation(stored, replayed=True)
         self.queue.publish(task.task_id, task.priority)
-        log.info("task created", extra={"task_id": str(task.task_id)})
+        log.debug("task created", extra={"task_id": str(task.task_id)})
         return Creation(task)
 
     def get(self, task_id: UUID) -> Task:
@@ -158,9 +163,24 @@ class TaskService:
 
         Messages whose task is no longer Queued are acknowledged and skipped.
         """
+        return self._claim_next(self._dequeue_now)
+
+    def execute_next(self) -> Task | None:
+        """Take the next Queued task and run its callback: one step of a worker.
+
+        The task goes Queued -> Processing in one compare-and-set (``Task.take``), so it has
+        a lease from the moment it leaves the queue. Returns the recorded outcome, or None
+        when the queue is empty.
+        """
+        token = secrets.token_urlsafe(32)
+        started = self._claim_next(lambda task: self._take(task, token))
+        return None if started is None else self._run_callback(started, token)
+
+    def _claim_next(self, move: Callable[[Task], Task]) -> Task | None:
+        """Apply ``move`` to the task of the next message; ack it once the move is stored."""
         while (delivery := self.queue.receive()) is not None:
             try:
-                task = self._move(self.store.get(delivery.task_id), self._dequeue_now)
+                task = self._move(self.store.get(delivery.task_id), move)
             except (TaskNotFound, InvalidTransition, ConcurrentUpdate):
                 self.queue.ack(delivery)
                 continue
@@ -243,6 +263,8 @@ class TaskService:
                 continue
             log.warning("execution reaped: %s", error, extra={"task_id": str(task.task_id)})
             reaped += 1
+            if self.on_reaped is not None:
+                self.on_reaped(error)
         return reaped
 
     def republish_queued(self, limit: int = 10_000) -> int:
@@ -269,11 +291,20 @@ class TaskService:
         task = self.store.get(task_id)
         if task.status not in (TaskStatus.PENDING, TaskStatus.FAILED):
             raise InvalidTransition(task_id, task.status, TaskStatus.PROCESSING)
-        now = self.clock.now()
-        lease = timedelta(seconds=self.settings.callback_timeout_s + self.settings.lease_margin_s)
         token = secrets.token_urlsafe(32)
-        started = self._move(task, lambda t: t.start(now, now + lease, hash_token(token)))
+        now = self.clock.now()
+        started = self._move(task, lambda t: t.start(now, self._deadline(now), hash_token(token)))
         return started, token
+
+    def _take(self, task: Task, token: str) -> Task:
+        now = self.clock.now()
+        return task.take(now, self._deadline(now), hash_token(token))
+
+    def _deadline(self, now: datetime) -> datetime:
+        """When an execution starting ``now`` counts as lost: its lease."""
+        return now + timedelta(
+            seconds=self.settings.callback_timeout_s + self.settings.lease_margin_s
+        )
 
     def _run_callback(self, started: Task, token: str) -> Task:
         request = CallbackRequest(

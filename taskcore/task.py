@@ -111,6 +111,15 @@ class Task:
             result=None,
         )
 
+    def take(self, now: datetime, deadline: datetime, token_hash: str | None) -> Task:
+        """Queued -> Pending -> Processing as one stored step: a worker dequeues and starts.
+
+        Both moves are checked; the version goes up by one, so one compare-and-set stores
+        them, and the task is never left Pending (without a lease) between the two.
+        """
+        started = self.dequeue(now).start(now, deadline, token_hash)
+        return dataclasses.replace(started, version=self.version + 1)
+
     def await_report(self, now: datetime, outcome: CallbackResult, deadline: datetime) -> Task:
         """Stay Processing after a 202: record the answer and extend the lease."""
         if self.status is not TaskStatus.PROCESSING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from taskcore.errors import AdapterError, ConcurrentUpdate, InvalidTransition, TaskcoreError
+from taskcore.errors import AdapterError, TaskcoreError
 from taskcore.service import TaskService
 
 log = logging.getLogger("taskcore.worker")
@@ -51,13 +51,8 @@ class Worker:
 
     def run_once(self) -> bool:
         """Take and execute one task; False when the queue had none."""
-        task = self.service.dequeue_next()
-        if task is None:
+        if self.service.execute_next() is None:
             return False
-        try:
-            self.service.execute(task.task_id)
-        except (ConcurrentUpdate, InvalidTransition):
-            log.info("task taken over by another executor", extra={"task_id": str(task.task_id)})
         with self._count_lock:
             self.executed += 1
         return True

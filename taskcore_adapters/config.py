@@ -32,6 +32,7 @@ class StoreSettings:
     max_overflow: int = 10
     pool_timeout_s: float = 5.0
     migrate: str = "check"
+    count_cache_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,14 @@ class ServerSettings:
     port: int = 8080
     workers: int = 2
     threads: int = 16
+    worker_metrics_port: int = 0
 
 
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
     format: str = "json"
+    access: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class _StoreSchema(_Section):
     max_overflow = _WholeNumber(validate=_non_negative)
     pool_timeout_s = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     migrate = fields.String(validate=validate.OneOf(["check", "auto"]))
+    count_cache_s = fields.Float(validate=validate.Range(min=0))
 
 
 class _QueueSchema(_Section):
@@ -179,12 +183,14 @@ class _ServerSchema(_Section):
     port = _WholeNumber(validate=validate.Range(min=1, max=65535))
     workers = _WholeNumber(validate=_positive)
     threads = _WholeNumber(validate=_positive)
+    worker_metrics_port = _WholeNumber(validate=validate.Range(min=0, max=65535))
 
 
 class _LogSchema(_Section):
     target = LogSettings
     level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     format = fields.String(validate=validate.OneOf(["json", "text"]))
+    access = fields.Boolean()
 
 
 class _SettingsSchema(_Section):

@@ -34,8 +34,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
 
 from taskcore.errors import QueueUnavailable
 from taskcore.ports import Delivery
@@ -266,6 +274,30 @@ class KafkaTaskQueue:
         except KafkaException as exc:
             raise QueueUnavailable(f"Kafka is unreachable: {exc}") from exc
 
+    def depth(self) -> int:
+        """Messages the group has not committed, over every partition of the topic.
+
+        Per partition: the end offset minus the group's committed one (minus the first
+        offset kept, where the group has committed nothing). A message received and not yet
+        acknowledged still counts. Raises ``QueueUnavailable``.
+        """
+        group, timeout = self._consumer_config["group.id"], self._ping_timeout_s
+        self._ensure_topic()  # as on first use: asking for a missing topic may auto-create it
+        try:
+            admin = self._ready_admin()
+            topic = admin.list_topics(self.topic, timeout=timeout).topics[self.topic]
+            if topic.error is not None:
+                raise KafkaException(topic.error)
+            partitions = [TopicPartition(self.topic, p) for p in topic.partitions]
+            request = [ConsumerGroupTopicPartitions(group, partitions)]
+            answer = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group]
+            committed = {tp.partition: tp.offset for tp in answer.result(timeout).topic_partitions}
+            starts = self._offsets_at(partitions, OffsetSpec.earliest())
+            ends = self._offsets_at(partitions, OffsetSpec.latest())
+        except (KafkaException, TimeoutError) as exc:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {exc}") from exc
+        return sum(end - max(committed.get(p, -1), starts[p]) for p, end in ends.items())
+
     def assignment(self) -> list[int]:
         """The partitions this object currently consumes (empty before it joined the group)."""
         with self._lock:
@@ -304,6 +336,13 @@ class KafkaTaskQueue:
         closing.join(timeout_s)
         if closing.is_alive():
             log.info("leaving the Kafka group took over %.1f s; not waiting longer", timeout_s)
+
+    def _offsets_at(self, partitions: list[TopicPartition], spec: Any) -> dict[int, int]:
+        """Each partition's offset at ``spec`` (its first offset kept, or its end)."""
+        timeout = self._ping_timeout_s
+        request = dict.fromkeys(partitions, spec)
+        futures = self._ready_admin().list_offsets(request, request_timeout=timeout)
+        return {tp.partition: future.result(timeout).offset for tp, future in futures.items()}
 
     def _poll(self, consumer: Any, timeout: float) -> Message | None:
         try:

@@ -174,6 +174,11 @@ class MemoryTaskQueue:
     def __len__(self) -> int:
         return len(self._live)
 
+    def depth(self) -> int:
+        """Entries waiting; a received one is gone from the queue until it is released."""
+        with self._lock:
+            return len(self._live)
+
     def ping(self) -> None:
         """Always answers: it lives in this process."""
 

@@ -1,10 +1,12 @@
 """A transactional outbox in front of a broker, so that no Queued task is left unpublished.
 
 With a broker, the SQL store writes each new task's message into its outbox table in the
-same transaction as the task. ``OutboxQueue.publish`` then sends it to the broker at once and
-deletes the outbox row; when the broker is down the row stays, and the relay thread sends it
-later. A message sent twice (the relay racing a slow direct send) is harmless: the service
-skips messages whose task is no longer Queued.
+same transaction as the task. ``OutboxQueue.publish`` then sends it to the broker at once;
+the rows of sent messages are deleted in bulk a moment later by the relay thread, so a
+create costs one database transaction, not two. When the broker is down the row stays, and
+the relay sends it once it is older than ``settle_s``. A message sent twice (the relay
+racing a slow direct send, or a process that died before deleting its sent rows) is
+harmless: the service skips messages whose task is no longer Queued.
 
 A broker can also lose messages it acknowledged (a queue deleted, memory storage restarted).
 ``republish_on_start`` has a starting worker's relay write a row for every Queued task older
@@ -41,8 +43,12 @@ class Outbox(Protocol):
         """Forget sent messages. Raises ``StoreUnavailable``."""
         ...
 
-    def remove_task(self, task_id: UUID) -> None:
-        """Forget a task's messages. Raises ``StoreUnavailable``."""
+    def remove_tasks(self, task_ids: list[UUID]) -> None:
+        """Forget these tasks' messages. Raises ``StoreUnavailable``."""
+        ...
+
+    def count(self) -> int:
+        """How many messages wait for the broker. Raises ``StoreUnavailable``."""
         ...
 
     def add_missing(self, created_before: datetime, now: datetime) -> int:
@@ -63,6 +69,7 @@ class OutboxQueue:
         relay_interval_s: float = 1.0,
         settle_s: float = 5.0,
         batch: int = 500,
+        forget_interval_s: float = 0.1,
     ) -> None:
         self.broker = broker
         self.outbox = outbox
@@ -70,6 +77,9 @@ class OutboxQueue:
         self._interval = relay_interval_s
         self._settle = timedelta(seconds=settle_s)
         self._batch = batch
+        self._forget_interval = min(forget_interval_s, relay_interval_s)
+        self._sent: list[UUID] = []
+        self._sent_lock = threading.Lock()
         self._stop = threading.Event()
         self._restore_at: float | None = None  # monotonic time of a requested restore
         self._thread = threading.Thread(target=self._loop, name="taskcore-outbox", daemon=True)
@@ -86,10 +96,23 @@ class OutboxQueue:
                 extra={"task_id": str(task_id)},
             )
             return
+        with self._sent_lock:
+            self._sent.append(task_id)
+
+    def forget_sent(self) -> int:
+        """Delete the outbox rows of messages sent since the last call, in one statement."""
+        with self._sent_lock:
+            sent, self._sent = self._sent[: self._batch], self._sent[self._batch :]
+        if not sent:
+            return 0
         try:
-            self.outbox.remove_task(task_id)
-        except AdapterError as exc:  # the relay will send it again; the copy is skipped
-            log.warning("outbox row not removed: %s", exc, extra={"task_id": str(task_id)})
+            self.outbox.remove_tasks(sent)
+        except AdapterError as exc:  # kept for the next round; the relay may send copies
+            log.warning("sent messages' outbox rows not removed: %s", exc)
+            with self._sent_lock:
+                self._sent[:0] = sent
+            return 0
+        return len(sent)
 
     def relay_once(self) -> int:
         """Send the outbox rows that the direct path did not; returns how many were sent."""
@@ -141,18 +164,37 @@ class OutboxQueue:
         """Brokers cannot remove a message; it is skipped when it comes up."""
         self.broker.discard(task_id)
 
+    def depth(self) -> int:
+        """The broker's depth; messages still in the outbox are ``backlog``."""
+        return self.broker.depth()
+
+    def backlog(self) -> int:
+        """Messages stored with their tasks and not yet handed to the broker.
+
+        Raises ``StoreUnavailable``.
+        """
+        return self.outbox.count()
+
     def ping(self) -> None:
         """Return when the broker answers. Raises ``QueueUnavailable``."""
         self.broker.ping()
 
     def close(self) -> None:
-        """Stop the relay, then close the broker connection."""
+        """Stop the relay, forget what was sent, then close the broker connection."""
         self._stop.set()
         self._thread.join(self._interval + 5)
+        while self.forget_sent():
+            pass
         self.broker.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        next_relay = time.monotonic() + self._interval
+        while not self._stop.wait(self._forget_interval):
+            while self.forget_sent() == self._batch:
+                pass
+            if time.monotonic() < next_relay:
+                continue
+            next_relay = time.monotonic() + self._interval
             try:
                 self._restore_if_due()
                 if self.relay_once():

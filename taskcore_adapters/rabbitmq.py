@@ -138,6 +138,25 @@ class RabbitMqTaskQueue:
     def discard(self, task_id: UUID) -> None:
         """Nothing: RabbitMQ cannot remove one message; the service skips it when it comes up."""
 
+    def depth(self) -> int:
+        """Messages ready in the queue; one received and not yet acknowledged is not counted.
+
+        Asked on a connection of its own, opened and closed here, so that a scrape from any
+        thread never touches a consumer's channel. Raises ``QueueUnavailable``, also when the
+        queue does not exist yet.
+        """
+        self._check_open()
+        try:
+            connection = pika.BlockingConnection(self._params)
+            try:
+                declared = connection.channel().queue_declare(self.name, passive=True)
+            finally:
+                if connection.is_open:
+                    connection.close()
+        except _DRIVER_ERRORS as exc:
+            raise QueueUnavailable(f"RabbitMQ queue {self.name!r}: {exc!r}") from exc
+        return int(declared.method.message_count)
+
     def ping(self) -> None:
         """Return when the broker answers for the queue. Raises ``QueueUnavailable``."""
         self._run(lambda link: link.channel.queue_declare(self.name, passive=True))

@@ -72,13 +72,18 @@ def serve(
         "keepalive": 5,
         "accesslog": None,
     }
-    api_server_class()(settings, options).run()
+    from taskcore_flask.metrics_processes import multiprocess_directory
+
+    with multiprocess_directory():  # before any gunicorn process imports prometheus_client
+        api_server_class()(settings, options).run()
 
 
 @functools.cache
 def api_server_class() -> type:
     """gunicorn's application class, imported only when the API is served."""
     from gunicorn.app.base import BaseApplication
+
+    from taskcore_flask.metrics_processes import process_exited
 
     class ApiServer(BaseApplication):  # type: ignore[misc]
         """gunicorn running ``create_app``; each worker process builds its own container."""
@@ -92,6 +97,7 @@ def api_server_class() -> type:
             for key, value in self.options.items():
                 self.cfg.set(key, value)
             self.cfg.set("worker_exit", _on_worker_exit)
+            self.cfg.set("child_exit", process_exited)
 
         def load(self) -> Any:
             return _load_app(self.settings)
@@ -133,7 +139,14 @@ def _on_worker_exit(server: Any, worker: Any) -> None:
     show_default=True,
     help="Tasks executed at once by this process.",
 )
-def worker(config_path: str | None, concurrency: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics on this port of server.host (default: server.worker_metrics_port; "
+    "0: none).",
+)
+def worker(config_path: str | None, concurrency: int, metrics_port: int | None) -> None:
     """Consume the queue and execute tasks (distributed mode).
 
     Runs until SIGTERM or SIGINT, then finishes the callbacks in flight and exits. Needs a
@@ -146,12 +159,15 @@ def worker(config_path: str | None, concurrency: int) -> None:
             "inside the API process, whose own executor runs its tasks)"
         )
     from taskcore_flask.logs import configure_logging
+    from taskcore_flask.metrics_processes import serve_worker_metrics
 
     configure_logging(settings.log)
     container = build_container(settings=settings)
     service = container.service()
     republish_on_start(container.queue(), settings.queue)
-    running = Worker(service, concurrency).start()
+    running = Worker(service, concurrency)
+    serve_worker_metrics(service, running, settings.server, metrics_port)
+    running.start()
     reaper = Reaper(service, settings.execution.reaper_interval_s).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,13 +1,17 @@
-"""Prometheus metrics of one app: HTTP requests, tasks by status and callback outcomes.
+"""Prometheus metrics: HTTP requests, callbacks, executions in flight and reaper actions.
 
-Every app has its own ``CollectorRegistry``, so that several apps in one process (tests,
-embedding) do not clash. Callbacks are observed by decorating the service's
-``CallbackClient``; task counts are read from the store at scrape time.
+Every app, and every worker process, has its own ``CollectorRegistry``, so that several
+apps in one process (tests, embedding) do not clash. Callbacks are observed by decorating
+the service's ``CallbackClient``, reaper actions through its ``on_reaped`` hook; gauges of
+the store and the queue are read at scrape time (``scraped_series``). When
+``PROMETHEUS_MULTIPROC_DIR`` is set, as ``taskcore serve`` does for its gunicorn processes,
+values are kept in prometheus_client's multiprocess files and a scrape merges those of
+every process (decision 0013).
 """
 
 from __future__ import annotations
 
-import logging
+import os
 import time
 from collections.abc import Iterable
 
@@ -20,61 +24,39 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from taskcore.ports import CallbackClient, CallbackRequest, TaskStore
+from taskcore.ports import CallbackClient, CallbackRequest
 from taskcore.service import TaskService
 from taskcore.task import CallbackResult
+from taskcore_flask.metrics_processes import MULTIPROCESS_ENV
+from taskcore_flask.scraped_series import backend_gauges
 
-log = logging.getLogger("taskcore.metrics")
+REAP_REASONS = {
+    "execution lost": "execution_lost",
+    "completion report not received": "report_not_received",
+}
+
+CALLBACK_OUTCOMES = ("success", "deferred", "http_error", "no_response")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
 
 
-class TaskCountCollector(Collector):
-    """``taskcore_tasks{status}``: the store's counts, read when Prometheus scrapes."""
-
-    def __init__(self, store: TaskStore) -> None:
-        self._store = store
-
-    def describe(self) -> Iterable[Metric]:
-        return [self._family()]
-
-    def collect(self) -> Iterable[Metric]:
-        family = self._family()
-        try:
-            counts = self._store.counts()
-        except Exception as exc:  # a scrape must not fail because the store is down
-            log.warning("cannot count tasks: %s", exc)
-            return []
-        for status, count in sorted(counts.items()):
-            family.add_metric([status.value], count)
-        return [family]
-
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily("taskcore_tasks", "Tasks by status.", labels=["status"])
-
-
 class Metrics:
-    """The instruments of one app, in their own registry."""
+    """The instruments every process has: callbacks, executions in flight, reaper actions.
 
-    def __init__(self, store: TaskStore) -> None:
+    ``scraped`` are collectors read at each scrape, served beside the instruments.
+    """
+
+    def __init__(self, scraped: Iterable[Collector] = ()) -> None:
         self.registry = CollectorRegistry()
-        labels = ["method", "route", "status"]
-        self.request_duration = Histogram(
-            "taskcore_http_request_duration_seconds",
-            "HTTP request latency by route template.",
-            labels,
-            registry=self.registry,
-        )
-        self.requests = Counter(
-            "taskcore_http_requests", "HTTP requests answered.", labels, registry=self.registry
-        )
         self.in_flight = Gauge(
-            "taskcore_executions_in_flight", "Callbacks being called now.", registry=self.registry
+            "taskcore_executions_in_flight",
+            "Callbacks being called now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.callbacks = Counter(
             "taskcore_callbacks",
@@ -85,13 +67,63 @@ class Metrics:
         self.callback_duration = Histogram(
             "taskcore_callback_duration_seconds", "Callback latency.", registry=self.registry
         )
-        self.registry.register(TaskCountCollector(store))
+        self.reaped = Counter(
+            "taskcore_executions_reaped",
+            "Executions the reaper failed, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for outcome in CALLBACK_OUTCOMES:  # served as 0 before the first of each
+            self.callbacks.labels(outcome)
+        for reason in REAP_REASONS.values():
+            self.reaped.labels(reason)
+        self.served = _served_registry(self.registry)
+        for collector in scraped:
+            self.served.register(collector)
+
+    def observe(self, service: TaskService) -> None:
+        """Count and time the service's callbacks, and the executions its reaper fails."""
+        inner = service.callbacks
+        if isinstance(inner, InstrumentedCallbackClient):  # a second app over the same service
+            inner = inner.inner
+        service.callbacks = InstrumentedCallbackClient(inner, self)
+        service.on_reaped = self.count_reaped
+
+    def count_reaped(self, error: str) -> None:
+        """Count one execution failed by the reaper with ``error``."""
+        self.reaped.labels(REAP_REASONS.get(error, "other")).inc()
+
+
+class ApiMetrics(Metrics):
+    """An API process's: also HTTP requests, and the store's and queue's gauges."""
+
+    def __init__(self, service: TaskService) -> None:
+        super().__init__(backend_gauges(service.store, service.queue))
+        labels = ["method", "route", "status"]
+        self.request_duration = Histogram(
+            "taskcore_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            labels,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "taskcore_http_requests", "HTTP requests answered.", labels, registry=self.registry
+        )
 
     def exposition(self) -> Response:
-        """The registry in the Prometheus text format."""
+        """Every series in the Prometheus text format."""
         return Response(
-            generate_latest(self.registry), mimetype=None, content_type=CONTENT_TYPE_LATEST
+            generate_latest(self.served), mimetype=None, content_type=CONTENT_TYPE_LATEST
         )
+
+
+def _served_registry(own: CollectorRegistry) -> CollectorRegistry:
+    """What a scrape reads: ``own``, or in multiprocess mode every process's values merged."""
+    if not os.environ.get(MULTIPROCESS_ENV):
+        return own
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)
+    return merged
 
 
 def callback_outcome(result: CallbackResult) -> str:
@@ -123,13 +155,10 @@ class InstrumentedCallbackClient:
         self.inner.close()
 
 
-def install_metrics(app: Flask, service: TaskService) -> Metrics:
-    """Time every request of ``app``, observe the service's callbacks, serve ``/metrics``."""
-    metrics = Metrics(service.store)
-    inner = service.callbacks
-    if isinstance(inner, InstrumentedCallbackClient):  # a second app over the same service
-        inner = inner.inner
-    service.callbacks = InstrumentedCallbackClient(inner, metrics)
+def install_metrics(app: Flask, service: TaskService) -> ApiMetrics:
+    """Time every request of ``app``, observe the service, serve ``/metrics``."""
+    metrics = ApiMetrics(service)
+    metrics.observe(service)
 
     @app.before_request
     def _start_timer() -> None:

@@ -27,7 +27,8 @@ SECTIONS = {
     "callbacks": "How callbacks are made: time limits, signing, and the networks they may reach.",
     "execution": "Background executions, deadlines and the reaper.",
     "api": "Limits on requests to the REST API.",
-    "server": "`taskcore serve`: the address and the gunicorn processes and threads.",
+    "server": "`taskcore serve`: the address and the gunicorn processes and threads; where "
+    "`taskcore worker` serves its metrics.",
     "log": "Log lines on standard error.",
 }
 MEANINGS = {
@@ -37,6 +38,10 @@ MEANINGS = {
     "store.pool_size": "Connections kept open per process.",
     "store.max_overflow": "Extra connections opened under load, closed when idle.",
     "store.pool_timeout_s": "Seconds to wait for a free connection before answering 503.",
+    "store.count_cache_s": "How old the `totalCount` of a listing may be once more than 10,000 "
+    "tasks match: counting a million rows costs more than the page, so large totals are "
+    "recounted in the background at most this often. Below 10,000 they are always exact; "
+    "`0` counts on every listing.",
     "store.migrate": "`check`: refuse to start on a missing or outdated schema (run "
     "`taskcore db upgrade`); `auto`: migrate at start.",
     "queue.backend": "`memory` (in process), `sql` (a table of the store's database), "
@@ -77,8 +82,14 @@ MEANINGS = {
     "server.port": "Port `taskcore serve` binds (`--port` overrides it).",
     "server.workers": "gunicorn processes; always 1 on the memory store.",
     "server.threads": "Threads per process, each serving one request at a time.",
+    "server.worker_metrics_port": "Port on `server.host` where each `taskcore worker` serves "
+    "its Prometheus metrics (`--metrics-port` overrides it); 0: none. The API serves its own at "
+    "`/metrics` on `server.port`.",
     "log.level": "Lowest level logged.",
     "log.format": "`json` (one object per line) or `text`.",
+    "log.access": "One line per HTTP request (logger `taskcore.http.access`, at INFO whatever "
+    "`log.level` says); off by default, as gunicorn's access log is: a proxy in front "
+    "usually logs requests, and the request metrics count them.",
 }
 # Rules between keys, checked after the schema: (key, rule, an environment that breaks it).
 RULES: list[tuple[str, str, dict[str, str]]] = [

@@ -29,8 +29,8 @@ S = TaskStatus
 MOVES: dict[tuple[TaskStatus, TaskStatus], tuple[str, str]] = {
     (S.QUEUED, S.PENDING): (
         "dequeue",
-        "`POST /api/v1/tasks/{id}/dequeue`, `POST /api/v1/tasks/dequeue` (next in queue "
-        "order), or a worker taking the task",
+        "`POST /api/v1/tasks/{id}/dequeue` or `POST /api/v1/tasks/dequeue` (next in queue "
+        "order); a worker taking the task makes this move and the next in one stored step",
     ),
     (S.QUEUED, S.CANCELLED): ("cancel", "`DELETE /api/v1/tasks/{id}`; the queue forgets it"),
     (S.PENDING, S.PROCESSING): (

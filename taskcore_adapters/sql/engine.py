@@ -7,6 +7,7 @@ service as ``StoreUnavailable`` / ``QueueUnavailable`` with the cause chained.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from taskcore.errors import AdapterError
 
 WRITE_OPTION = "taskcore_write"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
+PING_AFTER_IDLE_S = 1.0
 
 
 def create_engine(
@@ -29,13 +31,13 @@ def create_engine(
     max_overflow: int = 10,
     pool_timeout_s: float = 5.0,
 ) -> Engine:
-    """An engine that survives database restarts (``pool_pre_ping``) and suits its dialect.
+    """An engine that survives database restarts and suits its dialect.
 
     ``pool_timeout_s`` also bounds connecting and, on SQLite, waiting for the write lock.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     if _is_sqlite_memory(parsed):
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
@@ -47,9 +49,37 @@ def create_engine(
         # READ COMMITTED avoids InnoDB gap locks between concurrent claims and inserts.
         options.update(isolation_level="READ COMMITTED", pool_recycle=3600)
     engine = sa.create_engine(parsed, **options)
+    ping_idle_connections(engine)
     if backend == "sqlite":
         configure_sqlite(engine, busy_timeout_s=pool_timeout_s)
     return engine
+
+
+def ping_idle_connections(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection before use when it sat idle for ``idle_s`` or more.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip per store call, several per
+    task. A connection used a moment ago is almost always alive; one that sat idle may have
+    been closed by a restart or a proxy, so only those are pinged, and a dead one is
+    replaced before the caller sees it. A connection that dies while in use still fails
+    that one call, and the pool is then refreshed (SQLAlchemy's disconnect handling).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["taskcore_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("taskcore_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_s:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as failure:
+            raise exc.DisconnectionError(f"idle connection is dead: {failure}") from failure
+        if not alive:
+            raise exc.DisconnectionError("idle connection is dead")
 
 
 def _is_sqlite_memory(url: URL) -> bool:
@@ -82,6 +112,18 @@ def configure_sqlite(engine: Engine, busy_timeout_s: float = DEFAULT_BUSY_TIMEOU
 def writer(engine: Engine) -> Engine:
     """The same engine, marked so that SQLite begins its transactions as a writer."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def reader(engine: Engine) -> Engine:
+    """The engine for single reads: autocommit on PostgreSQL, the engine itself elsewhere.
+
+    A read in a transaction costs psycopg a ``BEGIN`` and a ``ROLLBACK`` round trip around
+    the query; in autocommit mode the query is the only one. (PyMySQL would pay two
+    ``SET autocommit`` round trips instead, and SQLite manages its own transactions.)
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 @contextmanager

@@ -2,8 +2,9 @@
 
 With a broker, the store writes each new task's message into ``queue_messages`` in the same
 transaction as the task; ``taskcore_adapters.outbox.OutboxQueue`` publishes it and deletes
-the row. Rows are taken with ``SKIP LOCKED`` where the database has it, so several relays
-do not publish the same rows at once.
+the rows of sent messages in bulk. The relay reads rows with ``SKIP LOCKED`` where the
+database has it, but publishes after that transaction ends: relays in several processes may
+send the same row, and the copy is skipped like any duplicate delivery.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from taskcore.errors import StoreUnavailable
 from taskcore.status import TaskStatus
 from taskcore_adapters.sql.engine import translated, writer
-from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, discard_statement, supports_skip_locked
+from taskcore_adapters.sql.queue import MSSQL_CLAIM_HINT, supports_skip_locked
 from taskcore_adapters.sql.tables import Tables, UtcDateTime, tables
 
 WHAT = "the outbox"
@@ -56,6 +57,7 @@ class SqlOutbox:
     """``Outbox`` over ``queue_messages``."""
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._writer = writer(engine)
         self._t = tables()
 
@@ -79,7 +81,14 @@ class SqlOutbox:
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             return int(conn.execute(statement).rowcount)
 
-    def remove_task(self, task_id: UUID) -> None:
-        """Delete a task's messages once the broker has it."""
+    def remove_tasks(self, task_ids: list[UUID]) -> None:
+        """Delete these tasks' messages once the broker has them."""
+        queue = self._t.queue
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
-            conn.execute(discard_statement(self._t, task_id))
+            conn.execute(sa.delete(queue).where(queue.c.task_id.in_(task_ids)))
+
+    def count(self) -> int:
+        """How many messages wait for the broker."""
+        statement = sa.select(sa.func.count()).select_from(self._t.queue)
+        with translated(StoreUnavailable, WHAT), self._engine.connect() as conn:
+            return int(conn.execute(statement).scalar_one())

@@ -61,6 +61,13 @@ def claim_statement(t: Tables, now: datetime, skip_locked: bool = True) -> Any:
     )
 
 
+def depth_statement(t: Tables, now: datetime) -> Any:
+    """How many messages are visible: waiting, or claimed by a consumer that gave up."""
+    queue = t.queue
+    visible = sa.or_(queue.c.locked_until.is_(None), queue.c.locked_until <= now)
+    return sa.select(sa.func.count()).select_from(queue).where(visible)
+
+
 def lock_statement(t: Tables, message_id: int, until: datetime | None) -> Any:
     """Hide a claimed message until ``until`` (None makes it visible again)."""
     return sa.update(t.queue).where(t.queue.c.id == message_id).values(locked_until=until)
@@ -123,6 +130,12 @@ class SqlTaskQueue:
     def discard(self, task_id: UUID) -> None:
         """Delete every message of the task, claimed or not."""
         self._execute(discard_statement(self._t, task_id))
+
+    def depth(self) -> int:
+        """Messages visible to consumers; a claimed one is not counted while it is hidden."""
+        statement = depth_statement(self._t, self._clock.now())
+        with translated(QueueUnavailable, WHAT), self.engine.connect() as conn:
+            return int(conn.execute(statement).scalar_one())
 
     def ping(self) -> None:
         """Return when the database answers."""

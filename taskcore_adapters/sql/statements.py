@@ -1,11 +1,15 @@
 """Every statement the SQL store runs, built as SQLAlchemy Core constructs.
 
 Kept apart from the store so that each can be compiled and inspected for every dialect,
-including SQL Server, which the tests cannot run.
+including SQL Server, which the tests cannot run. The statements of the hot path (get,
+insert, compare-and-set, archive) take their values as bound parameters and are built once
+(``functools.cache``): building a statement and its cache key per call costs more than the
+database round trip it feeds.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,32 +31,41 @@ def _shared(t: Tables, table: sa.Table) -> list[Any]:
     return [table.c[name] for name in t.task_columns]
 
 
-def select_task(t: Tables, task_id: UUID) -> Statement:
-    """The task's row, looked up by primary key in the active table and the archive at once."""
+@functools.cache
+def select_task(t: Tables) -> Statement:
+    """The row of task ``:task_id``, looked up by primary key in both tables at once."""
+    task_id = sa.bindparam("task_id")
     return sa.union_all(
         sa.select(*_shared(t, t.tasks)).where(t.tasks.c.task_id == task_id),
         sa.select(*_shared(t, t.archived)).where(t.archived.c.task_id == task_id),
     )
 
 
-def select_status(t: Tables, task_id: UUID) -> Statement:
-    """The task's current status, active or archived: who won a lost compare-and-set."""
+@functools.cache
+def select_status(t: Tables) -> Statement:
+    """The current status of task ``:task_id``, active or archived: who won a lost CAS."""
+    task_id = sa.bindparam("task_id")
     return sa.union_all(
         sa.select(t.tasks.c.status).where(t.tasks.c.task_id == task_id),
         sa.select(t.archived.c.status).where(t.archived.c.task_id == task_id),
     )
 
 
-def insert_task(t: Tables, row: dict[str, Any]) -> Statement:
-    """A new active task."""
-    return sa.insert(t.tasks).values(**row)
+@functools.cache
+def insert_task(t: Tables) -> Statement:
+    """A new active task; executed with the row (``rows.to_row``)."""
+    return sa.insert(t.tasks)
 
 
-def insert_message(t: Tables, task: Task) -> Statement:
+@functools.cache
+def insert_message(t: Tables) -> Statement:
     """A new task's queue message, written in the task's own transaction."""
-    return sa.insert(t.queue).values(
-        task_id=task.task_id, priority=task.priority, enqueued_at=task.created_at
-    )
+    return sa.insert(t.queue).inline()
+
+
+def message_of(task: Task) -> dict[str, Any]:
+    """The parameters of ``insert_message`` for ``task``."""
+    return {"task_id": task.task_id, "priority": task.priority, "enqueued_at": task.created_at}
 
 
 def insert_key(t: Tables, key: str, fingerprint: str, task: Task) -> Statement:
@@ -79,24 +92,47 @@ def delete_keys_before(t: Tables, not_before: datetime) -> Statement:
     return sa.delete(t.keys).where(t.keys.c.created_at < not_before)
 
 
-def insert_archived(t: Tables, row: dict[str, Any], archived_at: datetime) -> Statement:
-    """A Completed task's row in the archive."""
-    return sa.insert(t.archived).values(**row, archived_at=archived_at)
+@functools.cache
+def insert_archived(t: Tables) -> Statement:
+    """A Completed task's row in the archive; executed with ``archived(row, at)``."""
+    return sa.insert(t.archived)
 
 
-def update_if_version(t: Tables, row: dict[str, Any], expected: int) -> Statement:
-    """The compare-and-set: change the row only if nobody moved it since it was read."""
-    values = {name: value for name, value in row.items() if name != "task_id"}
-    return (
-        sa.update(t.tasks)
-        .where(t.tasks.c.task_id == row["task_id"], t.tasks.c.version == expected)
-        .values(**values)
+def archived(row: dict[str, Any], archived_at: datetime) -> dict[str, Any]:
+    """The parameters of ``insert_archived``."""
+    return {**row, "archived_at": archived_at}
+
+
+@functools.cache
+def update_if_version(t: Tables) -> Statement:
+    """The compare-and-set: change the row only if nobody moved it since it was read.
+
+    Executed with ``changed(row, expected)``: the SET clause is the row's columns.
+    """
+    tasks = t.tasks
+    return sa.update(tasks).where(
+        tasks.c.task_id == sa.bindparam("expected_task_id"),
+        tasks.c.version == sa.bindparam("expected_version"),
     )
 
 
-def delete_if_version(t: Tables, task_id: UUID, expected: int) -> Statement:
-    """The compare-and-set half of archiving: take the row out of the active table."""
-    return sa.delete(t.tasks).where(t.tasks.c.task_id == task_id, t.tasks.c.version == expected)
+def changed(row: dict[str, Any], expected: int) -> dict[str, Any]:
+    """The parameters of ``update_if_version``: every column but the key, and the CAS."""
+    values = {name: value for name, value in row.items() if name != "task_id"}
+    return {**values, "expected_task_id": row["task_id"], "expected_version": expected}
+
+
+@functools.cache
+def delete_if_version(t: Tables) -> Statement:
+    """The compare-and-set half of archiving: take the row out of the active table.
+
+    Executed with ``{"expected_task_id": ..., "expected_version": ...}``.
+    """
+    tasks = t.tasks
+    return sa.delete(tasks).where(
+        tasks.c.task_id == sa.bindparam("expected_task_id"),
+        tasks.c.version == sa.bindparam("expected_version"),
+    )
 
 
 def page_ids(t: Tables, status: TaskStatus | None, offset: int, limit: int) -> Statement:

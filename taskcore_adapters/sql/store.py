@@ -28,9 +28,10 @@ from taskcore.ports import TaskPage
 from taskcore.status import TaskStatus
 from taskcore.task import Task
 from taskcore_adapters.sql import statements as q
-from taskcore_adapters.sql.engine import create_engine, translated, writer
+from taskcore_adapters.sql.engine import create_engine, reader, translated, writer
 from taskcore_adapters.sql.rows import to_row, to_task
 from taskcore_adapters.sql.tables import tables
+from taskcore_adapters.sql.totals import EXACT_BELOW, ListTotals
 
 if TYPE_CHECKING:
     from taskcore_adapters.config import StoreSettings
@@ -52,10 +53,21 @@ class SqlTaskStore:
     broker), so a Queued task never lacks its message.
     """
 
-    def __init__(self, engine: Engine, *, enqueue_on_add: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        enqueue_on_add: bool = False,
+        count_cache_s: float = 0.0,
+        exact_totals_below: int = EXACT_BELOW,
+    ) -> None:
         self.engine = engine
         self.enqueue_on_add = enqueue_on_add
+        self._totals = ListTotals(
+            self._count, max_age_s=count_cache_s, exact_below=exact_totals_below
+        )
         self._writer = writer(engine)
+        self._reader = reader(engine)
         self._t = tables()
         self._purge_lock = threading.Lock()
         self._next_purge = 0.0
@@ -85,7 +97,7 @@ class SqlTaskStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, enqueue_on_add=enqueue_on_add)
+        return cls(engine, enqueue_on_add=enqueue_on_add, count_cache_s=settings.count_cache_s)
 
     def add(self, task: Task) -> None:
         """Insert a new task (straight into the archive if it is already Completed)."""
@@ -112,11 +124,11 @@ class SqlTaskStore:
     def _insert(self, conn: Connection, task: Task) -> None:
         row = to_row(task)
         if task.status is TaskStatus.COMPLETED:
-            conn.execute(q.insert_archived(self._t, row, task.updated_at))
+            conn.execute(q.insert_archived(self._t), q.archived(row, task.updated_at))
             return
-        conn.execute(q.insert_task(self._t, row))
+        conn.execute(q.insert_task(self._t), row)
         if self.enqueue_on_add and task.status is TaskStatus.QUEUED:
-            conn.execute(q.insert_message(self._t, task))
+            conn.execute(q.insert_message(self._t), q.message_of(task))
 
     def _insert_with_key(self, task: Task, key: str, fingerprint: str) -> bool:
         """Whether ``task`` and its key were inserted; False when the key was taken."""
@@ -131,13 +143,14 @@ class SqlTaskStore:
 
     def _live_task(self, key: str, fingerprint: str, not_before: datetime) -> Task | None:
         """The task of the key's live row; None after forgetting an expired or orphaned row."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             row = conn.execute(q.select_key(self._t, key)).first()
             if row is None:
                 return None
             if row.created_at >= not_before and row.fingerprint != fingerprint:
                 raise IdempotencyConflict(key)
-            found = conn.execute(q.select_task(self._t, row.task_id)).mappings().first()
+            by_id = {"task_id": row.task_id}
+            found = conn.execute(q.select_task(self._t), by_id).mappings().first()
         if row.created_at >= not_before and found is not None:
             return to_task(found)
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
@@ -158,8 +171,8 @@ class SqlTaskStore:
 
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
-            row = conn.execute(q.select_task(self._t, task_id)).mappings().first()
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+            row = conn.execute(q.select_task(self._t), {"task_id": task_id}).mappings().first()
         if row is None:
             raise TaskNotFound(task_id)
         return to_task(row)
@@ -170,46 +183,55 @@ class SqlTaskStore:
         Raises ``ConcurrentUpdate`` with the current status, or ``TaskNotFound``.
         """
         expected = task.version - 1
+        row = to_row(task)
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
             if task.status is TaskStatus.COMPLETED:
-                changed = conn.execute(q.delete_if_version(self._t, task.task_id, expected))
+                cas = {"expected_task_id": task.task_id, "expected_version": expected}
+                changed = conn.execute(q.delete_if_version(self._t), cas)
                 if changed.rowcount == 1:
-                    conn.execute(q.insert_archived(self._t, to_row(task), task.updated_at))
+                    conn.execute(q.insert_archived(self._t), q.archived(row, task.updated_at))
             else:
-                changed = conn.execute(q.update_if_version(self._t, to_row(task), expected))
+                changed = conn.execute(q.update_if_version(self._t), q.changed(row, expected))
             if changed.rowcount != 1:
                 raise self._lost(conn, task.task_id)
 
     def _lost(self, conn: Connection, task_id: UUID) -> Exception:
-        status = conn.execute(q.select_status(self._t, task_id)).scalar()
+        status = conn.execute(q.select_status(self._t), {"task_id": task_id}).scalar()
         if status is None:
             return TaskNotFound(task_id)
         return ConcurrentUpdate(task_id, TaskStatus(status))
 
     def list_page(self, status: TaskStatus | None, offset: int, limit: int) -> TaskPage:
-        """Tasks newest first (ties by id), archived ones included, and the matching total."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        """Tasks newest first (ties by id), archived ones included, and the matching total.
+
+        The total is exact below ``exact_totals_below`` (10,000); above, it may be up to
+        ``count_cache_s`` old (``ListTotals``).
+        """
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
             rows = conn.execute(q.select_tasks(self._t, ids)).mappings().all() if ids else []
-            total = conn.execute(q.count(self._t, status)).scalar_one()
         found = {row["task_id"]: to_task(row) for row in rows}
-        return TaskPage([found[i] for i in ids if i in found], int(total))
+        return TaskPage([found[i] for i in ids if i in found], self._totals.total(status))
+
+    def _count(self, status: TaskStatus | None) -> int:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+            return int(conn.execute(q.count(self._t, status)).scalar_one())
 
     def expired(self, now: datetime, limit: int) -> list[Task]:
         """Processing tasks whose deadline is at or before ``now``, most overdue first."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             rows = conn.execute(q.expired(self._t, now, limit)).mappings().all()
         return [to_task(row) for row in rows]
 
     def queued_ids(self, limit: int) -> list[UUID]:
         """Ids of Queued tasks, oldest first."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             return list(conn.execute(q.queued_ids(self._t, limit)).scalars())
 
     def counts(self) -> dict[TaskStatus, int]:
         """Tasks per status, archive included; every status is present."""
         totals = dict.fromkeys(TaskStatus, 0)
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             for status, number in conn.execute(q.count_active_by_status(self._t)):
                 totals[TaskStatus(status)] += number
             totals[TaskStatus.COMPLETED] += conn.execute(
@@ -219,9 +241,10 @@ class SqlTaskStore:
 
     def ping(self) -> None:
         """Return when the database answers a query."""
-        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
             conn.execute(q.ping())
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Stop counting in the background, then close every pooled connection."""
+        self._totals.close()
         self.engine.dispose()

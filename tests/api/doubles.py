@@ -45,3 +45,6 @@ class DownQueue(MemoryTaskQueue):
 
     def ping(self) -> None:
         raise QueueUnavailable("queue is down")
+
+    def depth(self) -> int:
+        raise QueueUnavailable("queue is down")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -14,22 +15,40 @@ from flask.testing import FlaskClient
 
 from taskcore_adapters.config import LogSettings
 from taskcore_flask import close_app, create_app
-from taskcore_flask.logs import TaskcoreLogHandler, configure_logging, request_id_from
+from taskcore_flask.logs import (
+    TaskcoreLogHandler,
+    access_log,
+    configure_logging,
+    request_id_from,
+)
 from tests.api.support import TASKS, create
 
 URL = "http://127.0.0.1:9/hook"
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Logging configured as JSON into a buffer; the previous configuration is restored."""
-    root = logging.getLogger()
+@contextlib.contextmanager
+def captured_logs(settings: LogSettings) -> Iterator[io.StringIO]:
+    """Logging configured by ``settings`` into a buffer, with the service's DEBUG lines
+    (``task created``) and no driver chatter; the previous state is restored."""
+    root, service = logging.getLogger(), logging.getLogger("taskcore.service")
     level = root.level
     stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="json"), stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    handler = configure_logging(settings, stream)
+    service.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        access_log.setLevel(logging.NOTSET)
+        service.setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Logging configured as JSON into a buffer."""
+    with captured_logs(LogSettings(level="INFO", format="json")) as stream:
+        yield stream
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -51,8 +70,15 @@ def test_a_sane_request_id_is_echoed_and_on_every_line_of_the_request(
     assert {"level", "logger", "timestamp"} <= set(created)
 
 
-def test_every_request_gets_an_access_line(client: FlaskClient, log_stream: io.StringIO) -> None:
+def test_no_access_lines_unless_asked_for(client: FlaskClient, log_stream: io.StringIO) -> None:
     client.get("/health/live")
+
+    assert not [x for x in _lines(log_stream) if x["logger"] == "taskcore.http.access"]
+
+
+def test_every_request_gets_an_access_line_when_asked_for(client: FlaskClient) -> None:
+    with captured_logs(LogSettings(level="WARNING", access=True)) as log_stream:
+        client.get("/health/live")
 
     [line] = [x for x in _lines(log_stream) if x["logger"] == "taskcore.http.access"]
     assert line["message"] == "GET /health/live 200"
@@ -76,13 +102,9 @@ def test_a_request_without_an_id_gets_a_generated_one(client: FlaskClient) -> No
 
 
 def test_text_logs_name_the_request_and_the_task(client: FlaskClient) -> None:
-    stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="text"), stream)
-    try:
+    with captured_logs(LogSettings(level="INFO", format="text")) as stream:
         task_id = create(client, URL)["taskId"]
         logging.getLogger("outside").info("no request here")
-    finally:
-        logging.getLogger().removeHandler(handler)
 
     text = stream.getvalue()
     assert f"task_id={task_id}] task created" in text

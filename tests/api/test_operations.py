@@ -9,12 +9,14 @@ from flask.testing import FlaskClient
 
 from taskcore.errors import StoreUnavailable
 from taskcore.ports import CallbackRequest
-from taskcore.service import TaskService
 from taskcore.task import CallbackResult
 from taskcore_flask.metrics import InstrumentedCallbackClient, Metrics
 from tests.api.conftest import MakeApp
 from tests.api.doubles import DownQueue, FlakyStore
 from tests.api.support import TASKS, closed_port_url, create, create_pending
+from tests.support.backends import Backend
+from tests.support.clock import SettableClock
+from tests.support.metrics import value
 from tests.support.receiver import CallbackReceiver
 
 
@@ -78,6 +80,63 @@ def test_metrics_show_requests_tasks_and_callbacks(
     assert 'taskcore_callbacks_total{outcome="no_response"} 1.0' in text
     assert "taskcore_callback_duration_seconds_count 2.0" in text
     assert "taskcore_executions_in_flight 0.0" in text
+
+
+def scraped(client: FlaskClient, name: str, **labels: str) -> float | None:
+    """The value of one sample of ``/metrics``, or None when it is not served."""
+    return value(client.get("/metrics").get_data(as_text=True), name, **labels)
+
+
+def test_metrics_show_the_queue_depth_as_tasks_are_created_and_dequeued(
+    client: FlaskClient, receiver: CallbackReceiver, backend: Backend
+) -> None:
+    create(client, receiver.url())
+    create(client, receiver.url())
+    assert scraped(client, "taskcore_queue_depth") == 2
+
+    assert client.post(f"{TASKS}/dequeue").status_code == 200
+
+    assert scraped(client, "taskcore_queue_depth") == 1
+    behind_outbox = backend.name.endswith(("rabbitmq", "kafka"))
+    assert scraped(client, "taskcore_outbox_pending") == (0 if behind_outbox else None)
+
+
+def test_metrics_count_the_executions_the_reaper_fails_by_reason(
+    make_app: MakeApp, receiver: CallbackReceiver, clock: SettableClock
+) -> None:
+    app = make_app(clock=clock)
+    client, service = app.test_client(), app.extensions["taskcore"].service()
+    reaped = {"reason": "report_not_received"}
+    assert scraped(client, "taskcore_executions_reaped_total", **reaped) == 0
+    task_id = create_pending(client, receiver.url("/status/202"))
+    assert client.post(f"{TASKS}/{task_id}/execute").json["status"] == "Processing"
+    clock.advance(service.settings.report_timeout_s + 1)
+
+    assert service.reap_expired() == 1
+
+    assert scraped(client, "taskcore_executions_reaped_total", **reaped) == 1
+    assert scraped(client, "taskcore_executions_reaped_total", reason="execution_lost") == 0
+
+
+def test_each_reaper_error_has_its_own_short_reason() -> None:
+    metrics = Metrics()
+    for error in ("execution lost", "completion report not received", "execution lost"):
+        metrics.count_reaped(error)
+
+    value = metrics.registry.get_sample_value
+    assert value("taskcore_executions_reaped_total", {"reason": "execution_lost"}) == 2
+    assert value("taskcore_executions_reaped_total", {"reason": "report_not_received"}) == 1
+
+
+def test_metrics_leave_out_the_queue_depth_when_the_queue_is_down(make_app: MakeApp) -> None:
+    client = make_app(queue=DownQueue()).test_client()
+
+    response = client.get("/metrics")
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "taskcore_queue_depth " not in text
+    assert 'taskcore_tasks{status="Queued"} 0.0' in text
 
 
 def test_metrics_label_unmatched_routes_without_their_raw_path(client: FlaskClient) -> None:
@@ -205,9 +264,9 @@ class _RecordingClient:
         self.closed = True
 
 
-def test_the_instrumented_callback_client_passes_close_through(service: TaskService) -> None:
+def test_the_instrumented_callback_client_passes_close_through() -> None:
     inner = _RecordingClient()
-    wrapped = InstrumentedCallbackClient(inner, Metrics(service.store))
+    wrapped = InstrumentedCallbackClient(inner, Metrics())
 
     wrapped.close()
 

@@ -88,6 +88,16 @@ def test_the_queue_answers_ping(queue: Any) -> None:
     queue.ping()
 
 
+def test_depth_counts_waiting_messages_but_not_one_being_handled(queue: Any) -> None:
+    published(queue, 0, 0)
+    delivery = queue.receive()
+    assert queue.depth() == 1
+    queue.release(delivery)
+    assert queue.depth() == 2
+    queue.ack(queue.receive())
+    assert queue.depth() == 1
+
+
 def test_concurrent_consumers_never_get_the_same_message(queue: Any) -> None:
     ids = published(queue, *[i % 10 for i in range(200)])
     taken: list[UUID] = []
@@ -132,6 +142,16 @@ def test_a_delivery_whose_lock_expired_is_delivered_again(
     sql_queue.ack(again)
     sql_queue.ack(lost)
     assert sql_queue.receive() is None
+
+
+def test_a_message_whose_claim_expired_is_waiting_again(
+    sql_queue: SqlTaskQueue, queue_clock: SettableClock
+) -> None:
+    published(sql_queue, 0)
+    assert sql_queue.receive() is not None
+    assert sql_queue.depth() == 0
+    queue_clock.advance(VISIBILITY_TIMEOUT_S)
+    assert sql_queue.depth() == 1
 
 
 def test_a_republished_task_being_handled_gets_a_second_message(

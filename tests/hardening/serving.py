@@ -25,6 +25,7 @@ def sqlite_env(database: Path) -> dict[str, str]:
         "TASKCORE_EXECUTION__LEASE_MARGIN_S": "0.5",
         "TASKCORE_EXECUTION__REAPER_INTERVAL_S": "0.2",
         "TASKCORE_LOG__LEVEL": "ERROR",
+        "TMPDIR": str(database.parent),  # a killed server leaves its metrics files there
     }
 
 

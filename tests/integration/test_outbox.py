@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 import sqlalchemy as sa
 
-from taskcore import Delivery, QueueUnavailable, TaskService, TaskStatus
+from taskcore import Delivery, QueueUnavailable, StoreUnavailable, TaskService, TaskStatus
 from taskcore_adapters.executor import ThreadPoolBackgroundExecutor
 from taskcore_adapters.memory import MemoryTaskQueue
 from taskcore_adapters.outbox import OutboxQueue
@@ -77,6 +77,55 @@ def test_a_created_task_reaches_the_broker_and_leaves_no_outbox_row(
     assert outbox_rows(store) == []
 
 
+def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_the_rows_of_sent_messages_are_deleted_in_bulk_by_the_relay_thread(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    broker = MemoryTaskQueue()
+    queue = OutboxQueue(broker, SqlOutbox(store.engine), clock, forget_interval_s=0.05)
+    try:
+        service = service_over(store, queue, clock)
+        created = [service.create(name=f"t{i}", callback_url="http://127.0.0.1/") for i in range(3)]
+        assert len(broker) == 3  # sent at once, by the creating call
+        wait_until(lambda: outbox_rows(store) == [])
+    finally:
+        queue.close()
+    assert {broker.receive().task_id for _ in created} == {t.task_id for t in created}
+
+
+class FlakyOutbox(SqlOutbox):
+    """Fails its first bulk delete, as a database that is briefly down does."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self.failures = 1
+
+    def remove_tasks(self, task_ids: list[UUID]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("database down")
+        super().remove_tasks(task_ids)
+
+
+def test_sent_rows_whose_delete_failed_are_deleted_in_a_later_round(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = FlakyOutbox(store.engine)
+    queue = OutboxQueue(MemoryTaskQueue(), outbox, clock, relay_interval_s=60)
+    try:
+        service_over(store, queue, clock).create(name="a", callback_url="http://127.0.0.1/")
+        wait_until(lambda: outbox.failures == 0)
+        wait_until(lambda: outbox_rows(store) == [])
+    finally:
+        queue.close()
+
+
 def test_a_task_created_while_the_broker_is_down_is_published_later(
     store: SqlTaskStore, clock: SettableClock
 ) -> None:
@@ -99,6 +148,23 @@ def test_a_task_created_while_the_broker_is_down_is_published_later(
     delivery = broker.receive()
     assert isinstance(delivery, Delivery) and delivery.task_id == task.task_id
     assert outbox_rows(store) == []
+
+
+def test_the_outbox_queue_tells_the_broker_depth_from_its_own_backlog(
+    store: SqlTaskStore, clock: SettableClock
+) -> None:
+    outbox = SqlOutbox(store.engine)
+    down = OutboxQueue(DownBroker(), outbox, clock, relay_interval_s=60)
+    service_over(store, down, clock).create(name="waits", callback_url="http://127.0.0.1/")
+    assert (down.depth(), down.backlog()) == (0, 1)
+    down.close()
+    clock.advance(10)
+    back = OutboxQueue(MemoryTaskQueue(), outbox, clock, relay_interval_s=60)
+    try:
+        assert back.relay_once() == 1
+        assert (back.depth(), back.backlog()) == (1, 0)
+    finally:
+        back.close()
 
 
 def test_the_relay_runs_by_itself_in_the_background(

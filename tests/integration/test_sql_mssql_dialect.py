@@ -37,6 +37,14 @@ def sql(statement: Any) -> str:
     return " ".join(str(compiled).split())
 
 
+def sql_for(statement: Any, params: dict[str, Any]) -> str:
+    """A statement of the hot path as SQL Server would receive it, run with ``params``."""
+    compiled = statement.compile(dialect=sql_server_2019(), column_keys=list(params))
+    missing = set(compiled.params) - set(params)
+    assert not missing, f"parameters the statement needs and would not get: {missing}"
+    return " ".join(str(compiled).split())
+
+
 def a_row() -> dict[str, Any]:
     task = Task.new(name="n", callback_url="http://127.0.0.1/h", now=NOW, payload={"é": [1]})
     return to_row(task.dequeue(NOW))
@@ -68,17 +76,40 @@ def test_every_index_compiles_and_the_queue_index_orders_by_priority_descending(
 
 
 def test_a_move_is_one_update_conditional_on_the_version() -> None:
-    row = a_row()
-    text = sql(q.update_if_version(T, row, 1))
+    text = sql_for(q.update_if_version(T), q.changed(a_row(), 1))
     assert text.startswith("UPDATE tasks SET")
-    assert re.search(r"WHERE tasks\.task_id = '[0-9a-f-]{36}' AND tasks\.version = 1$", text)
+    assert text.endswith(
+        "WHERE tasks.task_id = :expected_task_id AND tasks.version = :expected_version"
+    )
     assert "task_id =" not in text.split("WHERE")[0]
+    assert "status=:status" in text
 
 
 def test_archiving_deletes_conditionally_and_inserts_into_the_archive() -> None:
     row = a_row()
-    assert sql(q.delete_if_version(T, row["task_id"], 3)).endswith("AND tasks.version = 3")
-    assert sql(q.insert_archived(T, row, NOW)).startswith("INSERT INTO archived_tasks (")
+    cas = {"expected_task_id": row["task_id"], "expected_version": 3}
+    assert sql_for(q.delete_if_version(T), cas).endswith("AND tasks.version = :expected_version")
+    text = sql_for(q.insert_archived(T), q.archived(row, NOW))
+    assert text.startswith("INSERT INTO archived_tasks (")
+    assert "archived_at" in text
+
+
+def test_a_new_task_and_its_message_are_inserted_with_every_column() -> None:
+    task = Task.new(name="n", callback_url="http://127.0.0.1/h", now=NOW)
+    text = sql_for(q.insert_task(T), to_row(task))
+    assert text.startswith("INSERT INTO tasks (task_id, name,")
+    message = sql_for(q.insert_message(T), q.message_of(task))
+    assert message == (
+        "INSERT INTO queue_messages (task_id, priority, enqueued_at) "
+        "VALUES (:task_id, :priority, :enqueued_at)"
+    )
+
+
+def test_lookups_by_id_read_both_tables_by_primary_key() -> None:
+    for statement in (q.select_task(T), q.select_status(T)):
+        text = sql_for(statement, {"task_id": uuid4()})
+        assert "WHERE tasks.task_id = :task_id UNION ALL" in text
+        assert text.endswith("WHERE archived_tasks.task_id = :task_id")
 
 
 def test_pages_use_offset_fetch_and_both_tables_are_cut_with_top() -> None:
@@ -101,9 +132,6 @@ def test_the_claim_skips_locked_rows_with_table_hints() -> None:
 def every_other_statement() -> list[Any]:
     task_id = uuid4()
     return [
-        q.select_task(T, task_id),
-        q.select_status(T, task_id),
-        q.insert_task(T, a_row()),
         q.select_tasks(T, [task_id, uuid4()]),
         q.count(T, None),
         q.count(T, TaskStatus.QUEUED),

@@ -16,6 +16,7 @@ from taskcore.errors import QueueUnavailable, StoreUnavailable
 from taskcore.status import TaskStatus
 from taskcore.task import CallbackResult, Task
 from taskcore_adapters.config import StoreSettings
+from taskcore_adapters.sql import migrate
 from taskcore_adapters.sql import statements as q
 from taskcore_adapters.sql.engine import create_engine
 from taskcore_adapters.sql.queue import SqlTaskQueue, claim_statement
@@ -295,3 +296,21 @@ def test_an_in_memory_sqlite_store_serves_one_process() -> None:
         assert store.get(task.task_id) == task
     finally:
         store.close()
+
+
+def test_a_large_listing_total_is_served_from_a_recent_count(tmp_path: Any) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'totals.db'}")
+    migrate.ensure_up_to_date(engine)
+    cached = SqlTaskStore(engine, count_cache_s=3600, exact_totals_below=10)
+    exact = SqlTaskStore(engine, count_cache_s=0, exact_totals_below=10)
+    try:
+        for _ in range(10):
+            cached.add(Task.new(name="n", callback_url="http://127.0.0.1:9/", now=T0))
+        assert cached.list_page(None, 0, 1).total == 10
+        cached.add(Task.new(name="one more", callback_url="http://127.0.0.1:9/", now=T0))
+        assert cached.list_page(None, 0, 1).total == 10  # recounted later, in the background
+        assert exact.list_page(None, 0, 1).total == 11
+        assert cached.list_page(TaskStatus.QUEUED, 0, 1).total == 11  # another filter
+    finally:
+        cached.close()
+        exact.close()

@@ -19,7 +19,8 @@ import click
 import pytest
 import yaml
 
-from taskcore_adapters import Settings, build_container
+from taskcore.worker import Worker
+from taskcore_adapters import Settings, build_container, shutdown
 from taskcore_adapters.config import LogSettings
 from taskcore_flask import close_app, create_app
 from taskcore_flask.cli import main
@@ -143,6 +144,19 @@ def test_the_health_probes_answer_as_documented(server: int) -> None:
     assert "\n".join(output.splitlines()) in OPERATIONS.read_text()
 
 
+def documented_series() -> dict[str, str]:
+    """Each series of the metrics table, and the processes that serve it."""
+    section = OPERATIONS.read_text().split("## Metrics")[1].split("\n## ")[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `taskcore_")]
+    return {row[1].strip().strip("`"): row[4].strip() for row in rows}
+
+
+def served_names(exposition: str) -> set[str]:
+    """The series of an exposition, histograms by their own name."""
+    names = set(re.findall(r"^(taskcore_\w+?)(?:_bucket|_count|_sum)?[{ ]", exposition, re.M))
+    return names | set(re.findall(r"^(taskcore_\w+)[{ ]", exposition, re.M))
+
+
 def test_every_metric_the_docs_name_is_served(receiver: CallbackReceiver) -> None:
     app = create_app(build_container(settings=Settings()))
     try:
@@ -154,14 +168,33 @@ def test_every_metric_the_docs_name_is_served(receiver: CallbackReceiver) -> Non
         exposition = client.get("/metrics").get_data(as_text=True)
     finally:
         close_app(app)
-    served = set(re.findall(r"^(taskcore_\w+)[{ ]", exposition, re.M))
+    series = documented_series()
     section = OPERATIONS.read_text().split("## Metrics")[1].split("\n## ")[0]
-    named = set(re.findall(r"\b(taskcore_[a-z_]+)\b", section))
-    histograms = {name for name in named if name.endswith("_seconds")}
-    missing = {n for n in named - served if not (n in histograms and f"{n}_count" in served)}
-    assert not missing
+    named = set(re.findall(r"\b(taskcore_[a-z_]+?)(?:_bucket)?\b", section))
+    assert named == set(series)
+    api = {name for name, by in series.items() if by.startswith("API") and "broker" not in by}
+    assert api - served_names(exposition) == set()
     assert 'route="/api/v1/tasks/<task_id:task_id>/execute"' in exposition
     assert 'taskcore_callbacks_total{outcome="success"} 1.0' in exposition
+
+
+def test_every_worker_metric_the_docs_name_is_served(receiver: CallbackReceiver) -> None:
+    from prometheus_client import generate_latest
+
+    from taskcore_flask.metrics import Metrics
+    from taskcore_flask.scraped_series import ExecutedCollector
+
+    container = build_container(settings=Settings())
+    try:
+        worker = Worker(container.service())
+        metrics = Metrics([ExecutedCollector(worker)])
+        metrics.observe(container.service())
+        exposition = generate_latest(metrics.served).decode()
+    finally:
+        shutdown(container)
+    worker_series = {name for name, by in documented_series().items() if "worker" in by}
+    assert worker_series - served_names(exposition) == set()
+    assert "taskcore_http_requests_total" not in exposition
 
 
 def test_the_callback_outcomes_the_docs_name_are_the_ones_counted() -> None:
@@ -182,7 +215,8 @@ def test_the_documented_log_lines_have_the_fields_a_server_writes(
     text = OPERATIONS.read_text()
     examples = [json.loads(line) for line in text.splitlines() if line.startswith('{"level"')]
     stream = io.StringIO()
-    handler = configure_logging(LogSettings(level="INFO", format="json"), stream)
+    handler = configure_logging(LogSettings(level="INFO", format="json", access=True), stream)
+    logging.getLogger("taskcore.service").setLevel(logging.DEBUG)  # for `task created`
     app = create_app(build_container(settings=Settings()))
     try:
         client = app.test_client()
@@ -192,6 +226,8 @@ def test_the_documented_log_lines_have_the_fields_a_server_writes(
         client.post(f"/api/v1/tasks/{task['taskId']}/execute")
     finally:
         logging.getLogger().removeHandler(handler)
+        logging.getLogger("taskcore.http.access").setLevel(logging.NOTSET)
+        logging.getLogger("taskcore.service").setLevel(logging.NOTSET)
         close_app(app)
     written = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(examples) == 3

@@ -263,6 +263,80 @@ def test_a_store_failure_during_dequeue_next_gives_the_message_back(
     assert service.dequeue_next() == service.get(task.task_id)
 
 
+# --- execute_next (the worker's step) --------------------------------------------------------
+
+
+class RecordingStore(MemoryTaskStore):
+    """Remembers the status of every task it saved, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[TaskStatus] = []
+
+    def save(self, task: Task) -> None:
+        super().save(task)
+        self.saved.append(task.status)
+
+
+def test_execute_next_stores_queued_to_processing_once_then_the_outcome(
+    callbacks: ScriptedCallbacks, clock: SettableClock
+) -> None:
+    store = RecordingStore()
+    service = TaskService(store, MemoryTaskQueue(), callbacks, clock)
+    task = create(service)
+    done = service.execute_next()
+    assert done is not None and done.task_id == task.task_id
+    assert done.status is TaskStatus.COMPLETED
+    assert store.saved == [TaskStatus.PROCESSING, TaskStatus.COMPLETED]  # never Pending
+    assert (done.dequeued_at, done.attempts) == (done.executed_at, 1)
+    [request] = callbacks.requests
+    assert hash_token(request.token) == store.get(task.task_id).token_hash
+    assert service.execute_next() is None
+
+
+def test_a_task_taken_by_execute_next_has_a_lease_while_its_callback_runs(
+    service: TaskService, callbacks: ScriptedCallbacks, clock: SettableClock
+) -> None:
+    task = create(service)
+    seen: list[Task] = []
+    callbacks.during_call = lambda request: seen.append(service.get(request.task_id))
+    service.execute_next()
+    [during] = seen
+    assert during.status is TaskStatus.PROCESSING
+    lease = service.settings.callback_timeout_s + service.settings.lease_margin_s
+    assert during.deadline == clock.now() + timedelta(seconds=lease)
+    assert service.get(task.task_id).deadline is None
+
+
+def test_execute_next_skips_stale_messages_and_records_failures(
+    service: TaskService, queue: MemoryTaskQueue, callbacks: ScriptedCallbacks
+) -> None:
+    callbacks.answers = [500]
+    cancelled, live = create(service, "c"), create(service, "live")
+    service.cancel(cancelled.task_id)
+    queue.publish(cancelled.task_id, 9)  # a duplicate, as a broker delivers
+    failed = service.execute_next()
+    assert failed is not None and failed.task_id == live.task_id
+    assert failed.status is TaskStatus.FAILED
+    assert [r.task_id for r in callbacks.requests] == [live.task_id]
+    assert len(queue) == 0
+
+
+def test_a_store_failure_during_execute_next_gives_the_message_back(
+    callbacks: ScriptedCallbacks, clock: SettableClock
+) -> None:
+    store = FlakyStore()
+    service = TaskService(store, MemoryTaskQueue(), callbacks, clock)
+    task = Task.new(name="n", callback_url=URL, now=clock.now())
+    store.add(task)
+    service.queue.publish(task.task_id, 0)
+    with pytest.raises(StoreUnavailable):
+        service.execute_next()
+    assert callbacks.requests == []
+    done = service.execute_next()
+    assert done is not None and done.status is TaskStatus.COMPLETED
+
+
 # --- execute ---------------------------------------------------------------------------------
 
 

@@ -173,6 +173,20 @@ def test_start_opens_a_new_attempt_with_a_deadline_and_a_token() -> None:
     assert (started.deadline, started.token_hash) == (T2 + timedelta(seconds=15), "hash")
 
 
+def test_take_dequeues_and_starts_in_one_version_step() -> None:
+    taken = new_task().take(T1, T2, "hash")
+    assert taken.status is TaskStatus.PROCESSING
+    assert (taken.dequeued_at, taken.executed_at, taken.updated_at) == (T1, T1, T1)
+    assert (taken.attempts, taken.deadline, taken.token_hash) == (1, T2, "hash")
+    assert taken.version == 2  # one compare-and-set stores both moves
+
+
+@pytest.mark.parametrize("status", [s for s in TaskStatus if s is not TaskStatus.QUEUED])
+def test_only_a_queued_task_can_be_taken(status: TaskStatus) -> None:
+    with pytest.raises(InvalidTransition):
+        in_status(status).take(T1, T2, "hash")
+
+
 def test_starting_a_failed_task_again_counts_a_new_attempt_and_clears_the_old_outcome() -> None:
     failed = in_status(TaskStatus.FAILED, attempts=1, callback_result=outcome(500), result="r")
     retried = failed.start(T2, T2, "h2")

@@ -79,15 +79,17 @@ def test_a_task_executed_by_someone_else_meanwhile_is_not_executed_again(
     callbacks = RecordingCallbacks()
     service = make_service(clock, callbacks)
     task = service.create(name="raced", callback_url="http://127.0.0.1:9/x")
-    original = service.dequeue_next
+    original = service.queue.receive
 
-    def dequeue_then_lose_the_race():
-        taken = original()
-        service.execute(taken.task_id)  # another executor wins first
-        return taken
+    def receive_then_lose_the_race():
+        delivery = original()
+        if delivery is not None:  # another executor takes the task first
+            service.dequeue(delivery.task_id)
+            service.execute(delivery.task_id)
+        return delivery
 
-    service.dequeue_next = dequeue_then_lose_the_race  # type: ignore[method-assign]
-    assert Worker(service).run_once() is True
+    service.queue.receive = receive_then_lose_the_race  # type: ignore[method-assign]
+    assert Worker(service).run_once() is False
     assert len(callbacks.calls) == 1
     assert service.get(task.task_id).status is TaskStatus.COMPLETED
 
@@ -100,7 +102,7 @@ def test_the_worker_keeps_running_when_the_store_is_down(clock: SettableClock) -
         failures.append(1)
         raise StoreUnavailable("database down")
 
-    service.dequeue_next = unavailable  # type: ignore[method-assign]
+    service.execute_next = unavailable  # type: ignore[method-assign]
     worker = Worker(service, concurrency=1, idle_wait_s=0.001, max_idle_wait_s=0.002).start()
     wait_until(lambda: len(failures) >= 3)
     worker.stop(timeout_s=5)

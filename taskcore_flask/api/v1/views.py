@@ -1,4 +1,4 @@
-"""The v1 task endpoints: parse with a schema, make one service call, dump with a schema.
+"""The v1 task endpoints: parse with a schema, make one service call, answer with JSON.
 
 Views hold the ``TaskService`` they were built with (resolved once, at app creation) and
 never catch errors: ``taskcore_flask.errors`` renders them.
@@ -43,7 +43,7 @@ class TaskIdConverter(BaseConverter):
 
 def task_response(task: Task, status: int = 200, *, location: bool = False) -> Response:
     """The task as JSON, with ``Location`` pointing at it when asked."""
-    response = jsonify(schemas.task_out.dump(task))
+    response = jsonify(schemas.task_document(task))
     response.status_code = status
     if location:
         response.headers["Location"] = url_for("api_v1.task", task_id=task.task_id)
@@ -90,9 +90,12 @@ class TasksView(_TaskView):
     def get(self) -> Response:
         query = schemas.task_list_query.load(request.args)
         page = self.service.list(query.get("status"), query["page"], query["size"])
-        out = {"tasks": page.tasks, "total_count": page.total}
-        out |= {"page": query["page"], "page_size": query["size"]}
-        return jsonify(schemas.task_page_out.dump(out))
+        return jsonify(
+            tasks=[schemas.task_document(task) for task in page.tasks],
+            totalCount=page.total,
+            page=query["page"],
+            pageSize=query["size"],
+        )
 
 
 class TaskView(_TaskView):

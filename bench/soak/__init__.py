@@ -1,0 +1,1 @@
+"""The soak run: ``python -m bench.soak`` (see ``bench/soak/run.py``)."""
