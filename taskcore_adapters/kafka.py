@@ -70,27 +70,29 @@ PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", 
 class _PartitionOffsets:
     """What one partition delivered here, to know which offset to commit.
 
-    Offsets below ``floor`` are committed; ``acked`` holds acknowledged ones above it. The
-    commit point is the lowest offset outstanding or released, else one past the highest
-    delivered.
+    ``floor`` is where this assignment started (the group's committed offset), then the
+    last commit: offsets below it are done. The commit point is the first offset from
+    ``floor`` up that was not delivered here and acknowledged, so a message the consumer
+    has not been handed yet holds the commit back instead of being committed unseen.
     """
 
     epoch: int
     floor: int | None = None
-    end: int = 0
+    started: bool = False
     outstanding: set[int] = field(default_factory=set)
     released: set[int] = field(default_factory=set)
     acked: set[int] = field(default_factory=set)
 
     def admit(self, offset: int) -> bool:
         """Whether a fetched message is new to deliver (a seek reads acked ones again)."""
-        if self.floor is None:
-            self.floor = offset
+        if not self.started:
+            self.started = True
+            if self.floor is None or offset < self.floor:  # unknown start, or reset earlier
+                self.floor = offset
         if offset < self.floor or offset in self.outstanding or offset in self.acked:
             return False
         self.outstanding.add(offset)
         self.released.discard(offset)
-        self.end = max(self.end, offset + 1)
         return True
 
     def ack(self, offset: int) -> None:
@@ -104,10 +106,13 @@ class _PartitionOffsets:
         return min(self.released)
 
     def commit_point(self) -> int | None:
-        """The offset to commit if it moved past ``floor``, else None."""
-        pending = self.outstanding | self.released
-        point = min(pending) if pending else self.end
-        return point if self.floor is not None and point > self.floor else None
+        """The end of the acknowledged run from ``floor``, if it moved past ``floor``."""
+        if self.floor is None:
+            return None
+        point = self.floor
+        while point in self.acked:
+            point += 1
+        return point if point > self.floor else None
 
     def committed(self, point: int) -> None:
         self.floor = point
@@ -395,10 +400,33 @@ class KafkaTaskQueue:
             return
         offsets.committed(point)
 
-    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._joined_by = 0.0  # joined: from now on an empty assignment means no work here
+        starts = self._start_offsets(consumer, partitions)
         for tp in partitions:
-            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs))
+            floor = starts.get(tp.partition)
+            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs), floor)
+
+    def _start_offsets(self, consumer: Any, partitions: list[TopicPartition]) -> dict[int, int]:
+        """Where delivery of each partition starts: the group's committed offset, else the
+        first offset kept. Unknown ones (the broker did not answer) are left out."""
+        timeout = self._ping_timeout_s
+        try:
+            committed = consumer.committed(partitions, timeout=timeout)
+        except KafkaException as exc:
+            log.warning("committed offsets unknown at assignment: %s", exc)
+            return {}
+        starts: dict[int, int] = {}
+        for tp in committed:
+            if tp.offset >= 0:
+                starts[tp.partition] = tp.offset
+                continue
+            with contextlib.suppress(KafkaException):
+                low, _high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, tp.partition), timeout=timeout
+                )
+                starts[tp.partition] = low
+        return starts
 
     def _on_revoke(
         self, consumer: Any, partitions: list[TopicPartition], lost: bool = False
