@@ -70,10 +70,11 @@ PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", 
 class _PartitionOffsets:
     """What one partition delivered here, to know which offset to commit.
 
-    ``floor`` is where this assignment started (the group's committed offset), then the
-    last commit: offsets below it are done. The commit point is the first offset from
-    ``floor`` up that was not delivered here and acknowledged, so a message the consumer
-    has not been handed yet holds the commit back instead of being committed unseen.
+    ``floor`` is the first offset delivered in this assignment (where the group's commit
+    left it), then the last commit: offsets below it are done. The commit point is the
+    first offset from ``floor`` up that was not delivered here and acknowledged, so a
+    message the consumer has not been handed holds the commit back instead of being
+    committed unseen.
     """
 
     epoch: int
@@ -87,7 +88,7 @@ class _PartitionOffsets:
         """Whether a fetched message is new to deliver (a seek reads acked ones again)."""
         if not self.started:
             self.started = True
-            if self.floor is None or offset < self.floor:  # unknown start, or reset earlier
+            if self.floor is None or offset < self.floor:  # the start, or a reset earlier
                 self.floor = offset
         if offset < self.floor or offset in self.outstanding or offset in self.acked:
             return False
@@ -400,33 +401,10 @@ class KafkaTaskQueue:
             return
         offsets.committed(point)
 
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self._joined_by = 0.0  # joined: from now on an empty assignment means no work here
-        starts = self._start_offsets(consumer, partitions)
         for tp in partitions:
-            floor = starts.get(tp.partition)
-            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs), floor)
-
-    def _start_offsets(self, consumer: Any, partitions: list[TopicPartition]) -> dict[int, int]:
-        """Where delivery of each partition starts: the group's committed offset, else the
-        first offset kept. Unknown ones (the broker did not answer) are left out."""
-        timeout = self._ping_timeout_s
-        try:
-            committed = consumer.committed(partitions, timeout=timeout)
-        except KafkaException as exc:
-            log.warning("committed offsets unknown at assignment: %s", exc)
-            return {}
-        starts: dict[int, int] = {}
-        for tp in committed:
-            if tp.offset >= 0:
-                starts[tp.partition] = tp.offset
-                continue
-            with contextlib.suppress(KafkaException):
-                low, _high = consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, tp.partition), timeout=timeout
-                )
-                starts[tp.partition] = low
-        return starts
+            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs))
 
     def _on_revoke(
         self, consumer: Any, partitions: list[TopicPartition], lost: bool = False
