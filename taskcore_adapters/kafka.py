@@ -79,17 +79,14 @@ class _PartitionOffsets:
 
     epoch: int
     floor: int | None = None
-    started: bool = False
     outstanding: set[int] = field(default_factory=set)
     released: set[int] = field(default_factory=set)
     acked: set[int] = field(default_factory=set)
 
     def admit(self, offset: int) -> bool:
         """Whether a fetched message is new to deliver (a seek reads acked ones again)."""
-        if not self.started:
-            self.started = True
-            if self.floor is None or offset < self.floor:  # the start, or a reset earlier
-                self.floor = offset
+        if self.floor is None:
+            self.floor = offset
         if offset < self.floor or offset in self.outstanding or offset in self.acked:
             return False
         self.outstanding.add(offset)

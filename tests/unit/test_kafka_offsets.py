@@ -48,9 +48,3 @@ def test_an_unknown_start_is_the_first_offset_delivered() -> None:
     offsets = _PartitionOffsets(1)
     delivered(offsets, 40, 41)
     assert offsets.commit_point() == 42
-
-
-def test_a_start_reset_below_the_committed_offset_is_delivered_from_there() -> None:
-    offsets = _PartitionOffsets(1, floor=100)  # the log was recreated: the broker resets to 0
-    delivered(offsets, 0, 1)
-    assert offsets.commit_point() == 2
