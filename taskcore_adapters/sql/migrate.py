@@ -23,10 +23,14 @@ from taskcore_adapters.sql.tables import VERSION_TABLE
 
 HERE = Path(__file__).resolve().parent
 WHAT = "the schema migration"
+SCHEMA_LOCK_WAIT_S = 60
 _MYSQL_LOCK = "CONCAT('taskcore_schema.', DATABASE())"
 SCHEMA_LOCKS = {  # (take, release); PostgreSQL's key is taskcore's advisory lock id
     "postgresql": ("SELECT pg_advisory_lock(7220115001)", "SELECT pg_advisory_unlock(7220115001)"),
-    "mysql": (f"SELECT GET_LOCK({_MYSQL_LOCK}, 60)", f"SELECT RELEASE_LOCK({_MYSQL_LOCK})"),
+    "mysql": (
+        f"SELECT GET_LOCK({_MYSQL_LOCK}, {SCHEMA_LOCK_WAIT_S})",
+        f"SELECT RELEASE_LOCK({_MYSQL_LOCK})",
+    ),
 }
 SCHEMA_LOCKS["mariadb"] = SCHEMA_LOCKS["mysql"]
 
@@ -69,9 +73,15 @@ def _schema_lock(connection: Connection) -> Iterator[None]:
     """Serialise migrations: several processes may start at once with ``migrate = "auto"``.
 
     The lock belongs to the session and is released only after the migration's transaction
-    committed, so the next holder reads the new revision. SQLite needs no more than the
-    ``BEGIN IMMEDIATE`` its migration transaction starts with.
+    committed, so the next holder reads the new revision. On SQLite the ``BEGIN IMMEDIATE``
+    the migration transaction starts with is the lock; its wait is the busy timeout, raised
+    here to the other dialects' 60 s since a migration holds the write lock far longer than
+    the store's ordinary writes.
     """
+    if connection.dialect.name == "sqlite":
+        with _sqlite_busy_timeout(connection, SCHEMA_LOCK_WAIT_S):
+            yield
+        return
     take, release = SCHEMA_LOCKS.get(connection.dialect.name, (None, None))
     if take is None or release is None:
         yield
@@ -79,12 +89,27 @@ def _schema_lock(connection: Connection) -> Iterator[None]:
     granted = connection.exec_driver_sql(take).scalar()
     connection.commit()
     if granted == 0:
-        raise StoreUnavailable("another schema migration has held its lock for 60 s; retry")
+        raise StoreUnavailable(
+            f"another schema migration has held its lock for {SCHEMA_LOCK_WAIT_S} s; retry"
+        )
     try:
         yield
     finally:
         connection.exec_driver_sql(release)
         connection.commit()
+
+
+@contextmanager
+def _sqlite_busy_timeout(connection: Connection, seconds: float) -> Iterator[None]:
+    # Set on the driver connection: a statement through SQLAlchemy would begin a transaction.
+    driver = connection.connection.dbapi_connection
+    assert driver is not None  # a connection in use is always attached
+    previous = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+    driver.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 def _run(target: str | Engine, action: str, revision: str) -> None:
