@@ -7,10 +7,11 @@
   once the broker acknowledged; otherwise it raises ``QueueUnavailable``.
 - Kafka has no per-message ack, only a committed offset per partition. Nothing is committed
   automatically: ``ack`` commits (in the background) the offset below which every delivered
-  message is acknowledged (``_PartitionOffsets``); a revoke commits it again and waits;
-  ``release`` seeks back. Messages a consumer did not
-  acknowledge go to the partition's next owner: delivery is at least once. ``discard``
-  cannot remove a message; the service skips it when it comes up.
+  message is acknowledged (``PartitionOffsets``); a revoke commits it again and waits;
+  ``release`` seeks back, and so does ``receive`` when a fetch passed over an offset below
+  ones it delivered. Messages a consumer did not acknowledge go to the partition's next
+  owner: delivery is at least once. ``discard`` cannot remove a message; the service skips
+  it when it comes up.
 - One consumer serves every thread of this object, under a lock. It joins the group on the
   first ``receive``, so a process that only publishes never takes partitions; one that stops
   receiving hands them back after ``max.poll.interval.ms``.
@@ -30,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -47,6 +48,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ign
 
 from taskcore.errors import QueueUnavailable
 from taskcore.ports import Delivery
+from taskcore_adapters.kafka_offsets import PartitionOffsets
 
 if TYPE_CHECKING:
     from taskcore_adapters.config import QueueSettings
@@ -64,57 +66,8 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "fetch.wait.max.ms": 50,
 }
 PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 0}
-
-
-@dataclass
-class _PartitionOffsets:
-    """What one partition delivered here, to know which offset to commit.
-
-    ``floor`` is the first offset delivered in this assignment (where the group's commit
-    left it), then the last commit: offsets below it are done. The commit point is the
-    first offset from ``floor`` up that was not delivered here and acknowledged, so a
-    message the consumer has not been handed holds the commit back instead of being
-    committed unseen.
-    """
-
-    epoch: int
-    floor: int | None = None
-    outstanding: set[int] = field(default_factory=set)
-    released: set[int] = field(default_factory=set)
-    acked: set[int] = field(default_factory=set)
-
-    def admit(self, offset: int) -> bool:
-        """Whether a fetched message is new to deliver (a seek reads acked ones again)."""
-        if self.floor is None:
-            self.floor = offset
-        if offset < self.floor or offset in self.outstanding or offset in self.acked:
-            return False
-        self.outstanding.add(offset)
-        self.released.discard(offset)
-        return True
-
-    def ack(self, offset: int) -> None:
-        self.outstanding.discard(offset)
-        self.acked.add(offset)
-
-    def release(self, offset: int) -> int:
-        """Mark the offset for another delivery; returns the offset to seek back to."""
-        self.outstanding.discard(offset)
-        self.released.add(offset)
-        return min(self.released)
-
-    def commit_point(self) -> int | None:
-        """The end of the acknowledged run from ``floor``, if it moved past ``floor``."""
-        if self.floor is None:
-            return None
-        point = self.floor
-        while point in self.acked:
-            point += 1
-        return point if point > self.floor else None
-
-    def committed(self, point: int) -> None:
-        self.floor = point
-        self.acked = {offset for offset in self.acked if offset >= point}
+SKIPPED_PATIENCE_S = 2.0  # how long an offset may be missing below delivered ones
+SKIPPED_CHECK_EVERY_S = 0.5
 
 
 def _log_failed_commit(error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
@@ -167,9 +120,10 @@ class KafkaTaskQueue:
         self._producer: Any = None
         self._admin: Any = None
         self._topic_ready = False
-        self._offsets: dict[int, _PartitionOffsets] = {}
+        self._offsets: dict[int, PartitionOffsets] = {}
         self._epochs = itertools.count(1)
         self._joined_by = 0.0  # until the first assignment: when to stop waiting for it
+        self._next_skipped_check = 0.0
         self._closing = threading.Event()
         self._closed = False
 
@@ -226,6 +180,7 @@ class KafkaTaskQueue:
             consumer = self._ready_consumer()
             deadline = None if not self._offsets else time.monotonic() + self._poll_timeout_s
             while not self._closing.is_set():
+                self._read_skipped_again(consumer)
                 message = self._poll(consumer, self._poll_timeout_s)
                 if message is not None:
                     delivery = self._admit(message)
@@ -260,11 +215,7 @@ class KafkaTaskQueue:
             offsets = self._current(receipt)
             if offsets is None:
                 return  # the partition moved on; its next owner reads from the commit
-            target = TopicPartition(self.topic, receipt.partition, offsets.release(receipt.offset))
-            try:
-                self._consumer.seek(target)
-            except KafkaException as exc:
-                log.warning("seeking back failed; the message comes after a restart: %s", exc)
+            self._seek(self._consumer, receipt.partition, offsets.release(receipt.offset))
 
     def discard(self, task_id: UUID) -> None:
         """Nothing: Kafka cannot remove one message; the service skips it when it comes up."""
@@ -347,6 +298,46 @@ class KafkaTaskQueue:
         futures = self._ready_admin().list_offsets(request, request_timeout=timeout)
         return {tp.partition: future.result(timeout).offset for tp, future in futures.items()}
 
+    def _seek(self, consumer: Any, partition: int, offset: int) -> None:
+        try:
+            consumer.seek(TopicPartition(self.topic, partition, offset))
+        except KafkaException as exc:  # the offset stays uncommitted and is looked at again
+            log.warning("seeking partition %s to offset %s failed: %s", partition, offset, exc)
+
+    def _read_skipped_again(self, consumer: Any) -> None:
+        """Seek back to an offset the fetches passed over (``PartitionOffsets.skipped``)."""
+        now = time.monotonic()
+        if now < self._next_skipped_check:
+            return
+        self._next_skipped_check = now + SKIPPED_CHECK_EVERY_S
+        for partition, offsets in self._offsets.items():
+            offset = offsets.skipped(now, SKIPPED_PATIENCE_S)
+            if offset is not None:
+                log.warning(
+                    "partition %s: offset %s was not delivered although later ones were; "
+                    "reading from it again",
+                    partition,
+                    offset,
+                )
+                self._seek(consumer, partition, offset)
+
+    def _assignment_start(self, partition: int, first_fetched: int) -> int:
+        """Where the group's commit stood, or failing that the first offset fetched.
+
+        Asked once per assignment, when its first message arrives: the first fetch may
+        already have passed over a message, which must then hold the commit back too.
+        """
+        tp = TopicPartition(self.topic, partition)
+        try:
+            [committed] = self._consumer.committed([tp], timeout=self._ping_timeout_s)
+            kept_from, _end = self._consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException as exc:
+            log.warning("partition %s: committed offset unknown: %s", partition, exc)
+            return first_fetched
+        if committed.offset < 0:
+            return first_fetched  # no commit yet: the group starts at the earliest offset
+        return max(committed.offset, kept_from if kept_from >= 0 else 0)
+
     def _poll(self, consumer: Any, timeout: float) -> Message | None:
         try:
             return consumer.poll(timeout)  # type: ignore[no-any-return]
@@ -363,8 +354,12 @@ class KafkaTaskQueue:
             return None
         partition, offset = message.partition(), message.offset()
         offsets = None if partition is None else self._offsets.get(partition)
-        if partition is None or offset is None or offsets is None or not offsets.admit(offset):
-            return None  # not (or no longer) assigned here, or delivered already
+        if partition is None or offset is None or offsets is None:
+            return None  # not (or no longer) assigned here
+        if offsets.floor is None:
+            offsets.floor = min(self._assignment_start(partition, offset), offset)
+        if not offsets.admit(offset):
+            return None  # delivered already
         try:
             task_id = UUID((message.value() or b"").decode())
         except (UnicodeDecodeError, ValueError):
@@ -373,12 +368,12 @@ class KafkaTaskQueue:
             return None
         return Delivery(task_id, _Receipt(partition, offset, offsets.epoch))
 
-    def _current(self, receipt: _Receipt) -> _PartitionOffsets | None:
+    def _current(self, receipt: _Receipt) -> PartitionOffsets | None:
         offsets = self._offsets.get(receipt.partition)
         return offsets if offsets is not None and offsets.epoch == receipt.epoch else None
 
     def _commit(
-        self, consumer: Any, partition: int, offsets: _PartitionOffsets, *, wait: bool = False
+        self, consumer: Any, partition: int, offsets: PartitionOffsets, *, wait: bool = False
     ) -> None:
         """Commit up to the commit point: in the background after an ack, so that no worker
         thread blocks on a group coordinator that is away; waiting on revoke, when the next
@@ -401,7 +396,7 @@ class KafkaTaskQueue:
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self._joined_by = 0.0  # joined: from now on an empty assignment means no work here
         for tp in partitions:
-            self._offsets[tp.partition] = _PartitionOffsets(next(self._epochs))
+            self._offsets[tp.partition] = PartitionOffsets(next(self._epochs))
 
     def _on_revoke(
         self, consumer: Any, partitions: list[TopicPartition], lost: bool = False
