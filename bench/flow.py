@@ -18,6 +18,7 @@ import requests
 from bench.stats import latency_figures
 
 API = "/api/v1/tasks"
+JSON = {"Content-Type": "application/json"}
 
 
 def wait_until(
@@ -36,21 +37,35 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def create_tasks(api_url: str, body: bytes, count: int, threads: int) -> dict[str, float]:
-    """Create ``count`` tasks through the API from ``threads`` threads; id -> createdAt."""
+def create_tasks(
+    api_url: str, body: bytes, count: int, threads: int, batch: int = 1
+) -> dict[str, float]:
+    """Create ``count`` tasks through the API from ``threads`` threads; id -> createdAt.
+
+    With ``batch`` > 1 each request is a ``POST /tasks/batch`` of up to ``batch`` tasks.
+    """
     created: dict[str, float] = {}
     lock = threading.Lock()
     shares = [count // threads + (1 if i < count % threads else 0) for i in range(threads)]
+    item = json.loads(body)
+
+    def post(session: requests.Session, size: int) -> list[dict[str, Any]]:
+        if batch == 1:
+            answer = session.post(f"{api_url}{API}", data=body, headers=JSON, timeout=30)
+            answer.raise_for_status()
+            return [answer.json()]
+        answer = session.post(f"{api_url}{API}/batch", json={"tasks": [item] * size}, timeout=60)
+        answer.raise_for_status()
+        return answer.json()["tasks"]  # type: ignore[no-any-return]
 
     def creator(share: int) -> None:
         with requests.Session() as session:
-            headers = {"Content-Type": "application/json"}
-            for _ in range(share):
-                answer = session.post(f"{api_url}{API}", data=body, headers=headers, timeout=30)
-                answer.raise_for_status()
-                task = answer.json()
+            while share > 0:
+                tasks = post(session, min(batch, share))
+                share -= len(tasks)
                 with lock:
-                    created[task["taskId"]] = epoch(task["createdAt"])
+                    for task in tasks:
+                        created[task["taskId"]] = epoch(task["createdAt"])
 
     run_threads(creator, shares)
     return created

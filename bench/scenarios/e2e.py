@@ -32,7 +32,8 @@ E2E_COLUMNS = [
     ("p99_ms", "p99 ms"), ("missing_callbacks", "missing"),
 ]  # fmt: skip
 SETUPS = ["memory", "postgresql+sql", "postgresql+rabbitmq", "postgresql+kafka"]
-CREATORS, EXECUTORS, WARMUP = 8, 16, 20
+BATCHED = ("postgresql+rabbitmq", "postgresql+kafka")  # measured again with batch creates
+CREATORS, EXECUTORS, WARMUP, BATCH = 8, 16, 20, 100
 DB = "taskcore_bench_e2e"
 
 
@@ -44,29 +45,38 @@ def run(ctx: Context) -> list[Section]:
     with ExitStack() as stack:
         url = receiver(ctx, stack)
         for setup in SETUPS:
-            runs = _setup_runs(ctx, stack, setup, url)
-            if runs:
-                section.add(setup, runs)
+            for name, runs in _setup_runs(ctx, stack, setup, url).items():
+                section.add(name, runs)
     section.notes.append(
         f"memory: {EXECUTORS} client threads dequeue and execute through the API. SQL setups: "
         f"`taskcore serve` (2 processes) + {ctx.profile.worker_processes} `taskcore worker` "
         f"processes x {ctx.profile.worker_concurrency} threads. {CREATORS} client threads "
-        "create the tasks. Nothing is pinned: API, workers, database, broker, receiver and "
-        "clients share both cores. The tasks are created as fast as the clients can, so when "
-        "creation outpaces execution the latency percentiles mostly measure the backlog."
+        f"create the tasks, one `POST /tasks` each, or in the rows named 'batches of {BATCH}' "
+        f"{BATCH} per `POST /tasks/batch`. Nothing is pinned: API, workers, database, broker, "
+        "receiver and clients share both cores. The tasks are created as fast as the clients "
+        "can, so when creation outpaces execution the latency percentiles mostly measure the "
+        "backlog."
     )
     return [section]
 
 
-def _setup_runs(ctx: Context, stack: ExitStack, setup: str, url: str) -> list[dict[str, Any]]:
+def batched(setup: str) -> str:
+    """The row name of a setup whose tasks are created in batches."""
+    return f"{setup}, batches of {BATCH}"
+
+
+def _setup_runs(
+    ctx: Context, stack: ExitStack, setup: str, url: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Row name -> runs: the setup's, and for ``BATCHED`` setups also with batch creates."""
     try:
         if setup == "memory":
-            return [_memory_run(ctx, url, i) for i in range(1, ctx.profile.runs + 1)]
+            return {setup: [_memory_run(ctx, url, i) for i in range(1, ctx.profile.runs + 1)]}
         return _sql_runs(ctx, setup, url)
     except (services.Unavailable, TimeoutError, RuntimeError, OSError) as exc:
         ctx.skipped.append(f"e2e {setup}: {exc}")
         ctx.say(f"  e2e {setup} skipped: {exc}")
-        return []
+        return {}
 
 
 def _announce(ctx: Context, setup: str, index: int, receiver_url: str) -> None:
@@ -134,15 +144,19 @@ def _last_completed(url: str, ids: set[str]) -> float:
     return latest
 
 
-def _sql_runs(ctx: Context, setup: str, receiver_url: str) -> list[dict[str, Any]]:
+def _sql_runs(ctx: Context, setup: str, receiver_url: str) -> dict[str, list[dict[str, Any]]]:
     """Start the setup once (fresh database, API, workers), warm it up, then measure runs."""
+    rows = {setup: 1, batched(setup): BATCH} if setup in BATCHED else {setup: 1}
+    found: dict[str, list[dict[str, Any]]] = {}
     with ExitStack() as stack:
         running = sql_setup(ctx, stack, setup, receiver_url)
-        runs = []
-        for index in range(1, ctx.profile.runs + 1):
-            _announce(ctx, setup, index, receiver_url)
-            runs.append(_report(ctx, sql_run(running, ctx.profile.e2e_tasks)))
-        return runs
+        for name, batch in rows.items():
+            found[name] = []
+            for index in range(1, ctx.profile.runs + 1):
+                _announce(ctx, name, index, receiver_url)
+                figures = sql_run(running, ctx.profile.e2e_tasks, batch)
+                found[name].append(_report(ctx, figures))
+        return found
 
 
 @dataclass
@@ -172,11 +186,11 @@ def sql_setup(ctx: Context, stack: ExitStack, setup: str, receiver_url: str) -> 
     return Running(url, db_url, receiver_url, body, procs)
 
 
-def sql_run(running: Running, n: int) -> dict[str, Any]:
-    """Create ``n`` tasks and wait until every one is Completed; the run's figures."""
+def sql_run(running: Running, n: int, batch: int = 1) -> dict[str, Any]:
+    """Create ``n`` tasks (``batch`` per request) and wait until every one is Completed."""
     url, db_url, receiver_url, body = (running.url, running.db_url, running.receiver_url,
                                        running.body)  # fmt: skip
-    created = flow.create_tasks(url, body, n, CREATORS)
+    created = flow.create_tasks(url, body, n, CREATORS, batch)
     ids = set(created)
     flow.wait_until(lambda: _completed(db_url, ids) >= n, 60 + n / 20, "every task Completed",
                     every_s=0.25)  # fmt: skip
