@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -40,6 +41,12 @@ class MemoryTaskStore:
         """Insert a new task."""
         with self._lock:
             self._insert(task)
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        """Insert new tasks under one hold of the lock: no reader sees part of them."""
+        with self._lock:
+            for task in tasks:
+                self._insert(task)
 
     def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
         """Insert ``task`` under ``key``, or return the task of the live key (see the port).
@@ -140,9 +147,14 @@ class MemoryTaskQueue:
     def publish(self, task_id: UUID, priority: int) -> None:
         """Enqueue; a task published twice is delivered once, at its latest place."""
         with self._lock:
-            seq = next(self._seq)
-            self._live[task_id] = seq
-            heapq.heappush(self._heap, (-priority, seq, task_id))
+            self._push(task_id, priority)
+            self._compact_if_sparse()
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """``publish`` each message in order under one hold of the lock."""
+        with self._lock:
+            for task_id, priority in messages:
+                self._push(task_id, priority)
             self._compact_if_sparse()
 
     def receive(self) -> Delivery | None:
@@ -189,3 +201,8 @@ class MemoryTaskQueue:
         if len(self._heap) > 64 and len(self._heap) > 2 * len(self._live):
             self._heap = [e for e in self._heap if self._live.get(e[2]) == e[1]]
             heapq.heapify(self._heap)
+
+    def _push(self, task_id: UUID, priority: int) -> None:
+        seq = next(self._seq)
+        self._live[task_id] = seq
+        heapq.heappush(self._heap, (-priority, seq, task_id))
