@@ -68,6 +68,8 @@ class MemoryTaskStore:
     def _insert(self, task: Task) -> None:
         self._tasks[task.task_id] = task
         self._by_status[task.status][task.task_id] = None
+        if task.status is TaskStatus.COMPLETED:  # as the SQL store, straight to the archive
+            self._archive.add(task.task_id)
 
     def _forget_keys_before(self, not_before: datetime) -> None:
         """Drop expired keys from the old end, so that memory stays bounded by the window."""
