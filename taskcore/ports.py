@@ -6,7 +6,7 @@ implementations and pass the same contract tests as the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,6 +57,13 @@ class TaskStore(Protocol):
 
     def add(self, task: Task) -> None:
         """Insert a new task. Raises ``StoreUnavailable``."""
+        ...
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        """Insert new tasks in one atomic step: all of them or, on failure, none.
+
+        Raises ``StoreUnavailable``.
+        """
         ...
 
     def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
@@ -113,6 +120,14 @@ class TaskQueue(Protocol):
 
     def publish(self, task_id: UUID, priority: int) -> None:
         """Enqueue a task id; higher priority first where supported. Raises ``QueueUnavailable``."""
+        ...
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """``publish`` each (task id, priority) in order, as cheaply as the queue allows.
+
+        Brokers need only ``publish``: they sit behind the outbox, which implements this.
+        Raises ``QueueUnavailable``.
+        """
         ...
 
     def receive(self) -> Delivery | None:

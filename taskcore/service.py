@@ -1,4 +1,4 @@
-"""The use cases: create, dequeue, execute, complete, query, cancel and reap tasks.
+"""The use cases: create (one or a batch), dequeue, execute, complete, query, cancel and reap tasks.
 
 ``TaskService`` only talks to ports. Every status change goes through a ``Task`` move and is
 persisted with the store's compare-and-set, so concurrent callers get exactly one winner.
@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from taskcore.errors import (
     ConcurrentUpdate,
     InvalidCompletionToken,
     InvalidInput,
+    InvalidTask,
     InvalidTransition,
     TaskNotFound,
 )
@@ -41,6 +42,18 @@ from taskcore.task import CallbackResult, Task
 log = logging.getLogger("taskcore.service")
 
 PAGE_SIZE_MAX = 100
+BATCH_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task of a batch: the fields ``TaskService.create`` takes, but the key."""
+
+    name: str
+    callback_url: str
+    description: str = ""
+    payload: Any = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,41 @@ class TaskService:
         self.queue.publish(task.task_id, task.priority)
         log.debug("task created", extra={"task_id": str(task.task_id)})
         return Creation(task)
+
+    def create_many(self, specs: Sequence[TaskSpec]) -> list[Task]:
+        """Store 1 to ``BATCH_MAX`` new Queued tasks in one store call and publish them.
+
+        All or nothing: every spec is checked first, and one bad spec refuses the batch
+        with ``InvalidTask`` naming each broken field as ``tasks.<index>.<field>``; a store
+        failure stores none. Returns the tasks in the order of ``specs``. There is no
+        idempotency key: retrying a batch whose answer was lost creates it again. Raises
+        ``InvalidInput`` (no specs, or too many), ``InvalidTask``, ``AdapterError``.
+        """
+        if not 1 <= len(specs) <= BATCH_MAX:
+            raise InvalidInput({"tasks": [f"Must hold 1 to {BATCH_MAX} tasks."]})
+        now = self.clock.now()
+        tasks: list[Task] = []
+        errors: dict[str, list[str]] = {}
+        for index, spec in enumerate(specs):
+            try:
+                tasks.append(
+                    Task.new(
+                        name=spec.name,
+                        callback_url=spec.callback_url,
+                        description=spec.description,
+                        payload=spec.payload,
+                        priority=spec.priority,
+                        now=now,
+                    )
+                )
+            except InvalidTask as exc:
+                errors.update({f"tasks.{index}.{k}": v for k, v in exc.errors.items()})
+        if errors:
+            raise InvalidTask(errors)
+        self.store.add_many(tasks)
+        self.queue.publish_many([(task.task_id, task.priority) for task in tasks])
+        log.debug("%d tasks created", len(tasks))
+        return tasks
 
     def get(self, task_id: UUID) -> Task:
         """The task, archived ones included. Raises ``TaskNotFound``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -41,6 +42,12 @@ class MemoryTaskStore:
         with self._lock:
             self._insert(task)
 
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        """Insert new tasks under one hold of the lock: no reader sees part of them."""
+        with self._lock:
+            for task in tasks:
+                self._insert(task)
+
     def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
         """Insert ``task`` under ``key``, or return the task of the live key (see the port).
 
@@ -61,6 +68,8 @@ class MemoryTaskStore:
     def _insert(self, task: Task) -> None:
         self._tasks[task.task_id] = task
         self._by_status[task.status][task.task_id] = None
+        if task.status is TaskStatus.COMPLETED:  # as the SQL store, straight to the archive
+            self._archive.add(task.task_id)
 
     def _forget_keys_before(self, not_before: datetime) -> None:
         """Drop expired keys from the old end, so that memory stays bounded by the window."""
@@ -140,9 +149,14 @@ class MemoryTaskQueue:
     def publish(self, task_id: UUID, priority: int) -> None:
         """Enqueue; a task published twice is delivered once, at its latest place."""
         with self._lock:
-            seq = next(self._seq)
-            self._live[task_id] = seq
-            heapq.heappush(self._heap, (-priority, seq, task_id))
+            self._push(task_id, priority)
+            self._compact_if_sparse()
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """``publish`` each message in order under one hold of the lock."""
+        with self._lock:
+            for task_id, priority in messages:
+                self._push(task_id, priority)
             self._compact_if_sparse()
 
     def receive(self) -> Delivery | None:
@@ -189,3 +203,8 @@ class MemoryTaskQueue:
         if len(self._heap) > 64 and len(self._heap) > 2 * len(self._live):
             self._heap = [e for e in self._heap if self._live.get(e[2]) == e[1]]
             heapq.heapify(self._heap)
+
+    def _push(self, task_id: UUID, priority: int) -> None:
+        seq = next(self._seq)
+        self._live[task_id] = seq
+        heapq.heappush(self._heap, (-priority, seq, task_id))

@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
@@ -98,6 +99,22 @@ class OutboxQueue:
             return
         with self._sent_lock:
             self._sent.append(task_id)
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """Send each message now, in order, with the broker's own ``publish``.
+
+        When the broker fails, the rest are not tried: the relay sends them all later.
+        """
+        sent: list[UUID] = []
+        try:
+            for task_id, priority in messages:
+                self.broker.publish(task_id, priority)
+                sent.append(task_id)
+        except AdapterError as exc:
+            left = len(messages) - len(sent)
+            log.warning("broker unavailable, %d messages left to the outbox relay: %s", left, exc)
+        with self._sent_lock:
+            self._sent.extend(sent)
 
     def forget_sent(self) -> int:
         """Delete the outbox rows of messages sent since the last call, in one statement."""

@@ -9,6 +9,7 @@ next consumer once the timeout passes: delivery is at least once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -37,6 +38,12 @@ def publish_statements(t: Tables, task_id: UUID, priority: int, now: datetime) -
         sa.delete(queue).where(queue.c.task_id == task_id, queue.c.locked_until.is_(None)),
         sa.insert(queue).values(task_id=task_id, priority=priority, enqueued_at=now),
     ]
+
+
+def forget_waiting_statement(t: Tables, task_ids: list[UUID]) -> Any:
+    """Forget these tasks' waiting messages, before ``publish_many`` enqueues them again."""
+    queue = t.queue
+    return sa.delete(queue).where(queue.c.task_id.in_(task_ids), queue.c.locked_until.is_(None))
 
 
 def supports_skip_locked(dialect: Dialect) -> bool:
@@ -107,6 +114,17 @@ class SqlTaskQueue:
         with translated(QueueUnavailable, WHAT), self._writer.begin() as conn:
             for statement in statements:
                 conn.execute(statement)
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """``publish`` each message, in order, in one transaction and two statements."""
+        if not messages:
+            return
+        now = self._clock.now()
+        rows = [{"task_id": i, "priority": p, "enqueued_at": now} for i, p in messages]
+        forget = forget_waiting_statement(self._t, [task_id for task_id, _ in messages])
+        with translated(QueueUnavailable, WHAT), self._writer.begin() as conn:
+            conn.execute(forget)
+            conn.execute(sa.insert(self._t.queue).inline(), rows)
 
     def receive(self) -> Delivery | None:
         """Claim the next visible message for the visibility timeout, or None."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -102,7 +103,16 @@ class SqlTaskStore:
     def add(self, task: Task) -> None:
         """Insert a new task (straight into the archive if it is already Completed)."""
         with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
-            self._insert(conn, task)
+            self._insert(conn, [task])
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        """Insert new tasks, and their queue messages, in one transaction: all or none.
+
+        Each table gets one statement executed with every row (``executemany``), which the
+        drivers send batched rather than one round trip per task.
+        """
+        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
+            self._insert(conn, tasks)
 
     def add_idempotent(self, task: Task, key: str, fingerprint: str, not_before: datetime) -> Task:
         """Insert ``task`` and its key in one transaction, or return the task of the live key.
@@ -121,14 +131,18 @@ class SqlTaskStore:
                 return existing
         raise StoreUnavailable(f"{WHAT} failed: idempotency key {key!r} could not be recorded")
 
-    def _insert(self, conn: Connection, task: Task) -> None:
-        row = to_row(task)
-        if task.status is TaskStatus.COMPLETED:
-            conn.execute(q.insert_archived(self._t), q.archived(row, task.updated_at))
-            return
-        conn.execute(q.insert_task(self._t), row)
-        if self.enqueue_on_add and task.status is TaskStatus.QUEUED:
-            conn.execute(q.insert_message(self._t), q.message_of(task))
+    def _insert(self, conn: Connection, tasks: Sequence[Task]) -> None:
+        """Completed tasks go straight to the archive; Queued ones get their message."""
+        done = TaskStatus.COMPLETED
+        active = [to_row(task) for task in tasks if task.status is not done]
+        archived = [q.archived(to_row(t), t.updated_at) for t in tasks if t.status is done]
+        queued = [t for t in tasks if t.status is TaskStatus.QUEUED] if self.enqueue_on_add else []
+        if active:
+            conn.execute(q.insert_task(self._t), active)
+        if archived:
+            conn.execute(q.insert_archived(self._t), archived)
+        if queued:
+            conn.execute(q.insert_message(self._t), [q.message_of(task) for task in queued])
 
     def _insert_with_key(self, task: Task, key: str, fingerprint: str) -> bool:
         """Whether ``task`` and its key were inserted; False when the key was taken."""
@@ -136,7 +150,7 @@ class SqlTaskStore:
             try:
                 with self._writer.begin() as conn:
                     conn.execute(q.insert_key(self._t, key, fingerprint, task))
-                    self._insert(conn, task)
+                    self._insert(conn, [task])
             except exc.IntegrityError:
                 return False
         return True

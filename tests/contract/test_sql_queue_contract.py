@@ -1,20 +1,29 @@
 """The promises of the ``TaskQueue`` port held by the memory queue and the SQL queue
-(SQLite, PostgreSQL, MariaDB), plus the SQL queue's visibility timeout."""
+(SQLite, PostgreSQL, MariaDB), the SQL queue's visibility timeout, and the messages the SQL store
+writes with the tasks it adds."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+from taskcore.errors import StoreUnavailable
 from taskcore.ports import Delivery
+from taskcore.status import TaskStatus
+from taskcore.task import Task
 from taskcore_adapters.sql.queue import VISIBILITY_TIMEOUT_S, SqlTaskQueue
 from tests.support.clock import SettableClock
 from tests.support.databases import SQL_BACKENDS, ScratchDatabases, empty_tables, sql_store
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+URL = "http://127.0.0.1:9/hook"
 
 
 def drain(queue: Any) -> list[UUID]:
@@ -73,6 +82,24 @@ def test_a_task_published_twice_while_waiting_is_delivered_once(queue: Any) -> N
     first, second = published(queue, 0, 0)
     queue.publish(first, 0)
     assert drain(queue) == [second, first]
+
+
+def test_messages_published_together_come_by_priority_then_in_their_order(queue: Any) -> None:
+    low1, high1, low2, high2 = (uuid4() for _ in range(4))
+    queue.publish_many([(low1, 0), (high1, 9), (low2, 0), (high2, 9)])
+    assert drain(queue) == [high1, high2, low1, low2]
+
+
+def test_a_waiting_task_published_again_in_a_batch_is_delivered_once(queue: Any) -> None:
+    first, second = published(queue, 0, 0)
+    third = uuid4()
+    queue.publish_many([(first, 0), (third, 0)])
+    assert drain(queue) == [second, first, third]
+
+
+def test_publishing_no_messages_changes_nothing(queue: Any) -> None:
+    queue.publish_many([])
+    assert queue.receive() is None
 
 
 def test_a_message_being_handled_is_not_delivered_to_another_consumer(queue: Any) -> None:
@@ -173,3 +200,36 @@ def test_discard_also_drops_a_message_being_handled(sql_queue: SqlTaskQueue) -> 
     sql_queue.discard(task_id)
     sql_queue.release(held)
     assert sql_queue.receive() is None
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def enqueuing_store(request: pytest.FixtureRequest, databases: ScratchDatabases) -> Iterator[Any]:
+    """A SQL store that writes each new Queued task's message, as it does before a queue."""
+    from taskcore_adapters.sql.store import SqlTaskStore
+
+    owner = sql_store(databases.url(request.param))
+    empty_tables(owner.engine)
+    yield SqlTaskStore(owner.engine, enqueue_on_add=True)
+    owner.close()
+
+
+def test_tasks_added_together_get_their_messages_in_the_same_transaction(
+    enqueuing_store: Any, queue_clock: SettableClock
+) -> None:
+    low1, high, low2 = (Task.new(name="t", callback_url=URL, priority=p, now=T0) for p in (0, 9, 0))
+    completed = dataclasses.replace(low1, task_id=uuid4(), status=TaskStatus.COMPLETED)
+    enqueuing_store.add_many([low1, high, low2, completed])
+    queue = SqlTaskQueue(enqueuing_store.engine, clock=queue_clock)
+    assert drain(queue) == [high.task_id, low1.task_id, low2.task_id]
+
+
+def test_a_batch_that_fails_writes_no_messages(
+    enqueuing_store: Any, queue_clock: SettableClock
+) -> None:
+    existing = Task.new(name="t", callback_url=URL, now=T0)
+    enqueuing_store.add(existing)
+    queue = SqlTaskQueue(enqueuing_store.engine, clock=queue_clock)
+    assert drain(queue) == [existing.task_id]
+    with pytest.raises(StoreUnavailable):
+        enqueuing_store.add_many([Task.new(name="t", callback_url=URL, now=T0), existing])
+    assert queue.receive() is None

@@ -4,6 +4,7 @@ and MariaDB run the same tests."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +12,11 @@ from uuid import uuid4
 
 import pytest
 
-from taskcore.errors import ConcurrentUpdate, TaskNotFound
+from taskcore.errors import ConcurrentUpdate, StoreUnavailable, TaskNotFound
 from taskcore.status import TaskStatus
 from taskcore.task import CallbackResult, Task
+from taskcore_adapters.memory import MemoryTaskStore
+from tests.support.backends import is_archived
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -316,3 +319,49 @@ def test_twenty_simultaneous_completions_archive_the_task_once(store: Any) -> No
     }
     assert len(losses) == 19
     assert store.list_page(None, 0, 10).total == 1
+
+
+# --- add_many: a batch of new tasks in one atomic step ----------------------------------------
+
+
+def test_tasks_added_together_are_stored_as_if_added_one_by_one(store: Any) -> None:
+    queued = [new_task(created=i, priority=i, payload=[i]) for i in range(3)]
+    processing = a_task_with_every_field_set()
+    completed = functools.reduce(lambda task, move: move(task), COMPLETED, new_task(created=5))
+
+    store.add_many([*queued, processing, completed])
+
+    for task in (*queued, processing, completed):
+        assert store.get(task.task_id) == task
+    assert is_archived(store, completed.task_id)
+    assert store.queued_ids(10) == [task.task_id for task in queued]
+    expected = dict.fromkeys(TaskStatus, 0)
+    expected.update({TaskStatus.QUEUED: 3, TaskStatus.PROCESSING: 1, TaskStatus.COMPLETED: 1})
+    assert store.counts() == expected
+    assert store.list_page(None, 0, 10).total == 5
+
+
+def test_a_hundred_tasks_are_added_in_one_call(store: Any) -> None:
+    tasks = [new_task(created=i / 1000) for i in range(100)]
+    store.add_many(tasks)
+    assert store.queued_ids(200) == [task.task_id for task in tasks]
+
+
+def test_adding_no_tasks_changes_nothing(store: Any) -> None:
+    store.add_many([])
+    assert store.counts() == dict.fromkeys(TaskStatus, 0)
+
+
+def test_a_batch_that_fails_part_way_stores_none_of_its_tasks(store: Any) -> None:
+    if isinstance(store, MemoryTaskStore):
+        pytest.skip("the memory store has no failure to roll back")
+    existing = new_task()
+    store.add(existing)
+    batch = [new_task(created=1), new_task(created=2), existing]  # the last one's id is taken
+
+    with pytest.raises(StoreUnavailable):
+        store.add_many(batch)
+
+    assert store.queued_ids(10) == [existing.task_id]
+    with pytest.raises(TaskNotFound):
+        store.get(batch[0].task_id)

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 TASKS = "/api/v1/tasks"
+BATCH = f"{TASKS}/batch"
 SOME_ID = "00000000-0000-4000-8000-000000000000"
 JSON = "application/json"
 LIMIT = 1024 * 1024  # the default api.max_body_bytes
@@ -201,6 +202,43 @@ CALLBACK_URLS = [
         ("url of 2049 characters", "http://127.0.0.1/" + "a" * 2032),
     ]
 ]
+
+
+def batch(*items: bytes) -> bytes:
+    """A batch body of raw task documents."""
+    return b'{"tasks":[' + b",".join(items) + b"]}"
+
+
+BATCHES = [
+    Case("batch of 101 tasks", 400, batch(*[task()] * 101), path=BATCH, offender="tasks"),
+    Case(
+        "batch item that is a number", 400, batch(task(), b"7"), path=BATCH, offender="tasks.1.body"
+    ),
+    Case(
+        "batch item with a NUL name",
+        400,
+        batch(task(), task_json(name="a\x00b")),
+        path=BATCH,
+        offender="tasks.1.name",
+    ),
+    Case(
+        "batch payload one past the limit",
+        400,
+        batch(task(payload=nested(64))),
+        path=BATCH,
+        offender="body",
+    ),
+    Case("batch with a lone surrogate", 400, batch(task(), task(name='"\\ud800"')), path=BATCH),
+    Case(
+        "batch with an idempotency key",
+        400,
+        batch(task()),
+        path=BATCH,
+        headers={"Idempotency-Key": "k"},
+        offender="Idempotency-Key",
+    ),
+    Case("GET on the batch path", 405, path=BATCH, method="GET", content_type=None),
+]
 REFUSED = [
     *ENCODING,
     *NUMBERS,
@@ -213,4 +251,5 @@ REFUSED = [
     *PATHS,
     *PAGING,
     *CALLBACK_URLS,
+    *BATCHES,
 ]

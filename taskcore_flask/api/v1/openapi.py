@@ -12,6 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 import taskcore
+from taskcore.service import BATCH_MAX
 from taskcore_flask.api.v1 import schemas
 
 JSON = "application/json"
@@ -28,7 +29,8 @@ _ANSWERS = {
     400: "Invalid input; `errors` names each field.",
     403: "Missing or wrong `X-Task-Token`.",
     404: "No such task.",
-    405: "The method is not allowed on this path (`/tasks/dequeue` only takes POST).",
+    405: "The method is not allowed on this path (`/tasks/dequeue` and `/tasks/batch` only "
+    "take POST).",
     409: "The task's status does not allow this; `currentStatus` says what it is.",
     413: "The request body is too large.",
     415: "The request body is not `application/json`.",
@@ -48,6 +50,8 @@ def build_spec() -> dict[str, Any]:
     for schema in (
         schemas.TaskSchema,
         schemas.TaskCreateSchema,
+        schemas.TaskBatchCreateSchema,
+        schemas.TaskBatchSchema,
         schemas.TaskCompleteSchema,
         schemas.TaskPageSchema,
         schemas.ProblemSchema,
@@ -115,6 +119,20 @@ def _paths() -> dict[str, dict[str, Any]]:
                 {200: _answer("One page.", "TaskPage"), **_problems(400)},
                 parameters=[{"in": "query", "schema": schemas.TaskListQuerySchema}],
             ),
+        },
+        "/api/v1/tasks/batch": {
+            "post": _operation(
+                f"Create 1 to {BATCH_MAX} tasks in one transaction, all or none; they are Queued.",
+                {
+                    201: _answer("Created, in the order of the request.", "TaskBatch"),
+                    **_problems(400, 413, 415),
+                },
+                description="Each task is what `POST /tasks` takes, and may nest its payload "
+                "as deep. The whole body must fit `api.max_body_bytes` (1 MiB by default). "
+                "`errors` names a bad task by its index (`tasks.3.callbackUrl`) and nothing is "
+                "created. An `Idempotency-Key` is refused (400): a batch is not safe to retry.",
+                requestBody={"required": True, **_json("TaskBatchCreate")},
+            )
         },
         "/api/v1/tasks/dequeue": {
             "post": _operation(

@@ -10,9 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from taskcore.idempotency import IDEMPOTENCY_KEY_MAX
+from taskcore.service import BATCH_MAX
 from taskcore.status import TaskStatus
 from taskcore.task import (
     DESCRIPTION_MAX,
@@ -28,6 +38,7 @@ from taskcore_flask.errors import camel_case
 
 PAGE_MAX = 1_000_000_000
 SIZE_MAX = 100
+BATCH_NESTING = 2  # the levels a batch adds around each task: its object and its list
 
 
 class StrictBoolean(fields.Boolean):
@@ -86,6 +97,24 @@ class TaskCreateSchema(_Input):
         errors = {camel_case(k): v for k, v in broken.items() if k in data}
         if errors:
             raise ValidationError(errors)
+
+
+class TaskBatchCreateSchema(_Input):
+    """Body of ``POST /tasks/batch``: the tasks, each as ``POST /tasks`` takes it."""
+
+    tasks = fields.List(
+        fields.Nested(TaskCreateSchema),
+        required=True,
+        metadata={"minItems": 1, "maxItems": BATCH_MAX},
+    )
+
+    @pre_load
+    def _check_count(self, data: Any, **_: Any) -> Any:
+        """Refuse a list of the wrong length before checking thousands of items."""
+        tasks = data.get("tasks") if isinstance(data, dict) else None
+        if isinstance(tasks, list) and not 1 <= len(tasks) <= BATCH_MAX:
+            raise ValidationError({"tasks": [f"Must hold 1 to {BATCH_MAX} tasks."]})
+        return data
 
 
 class TaskCompleteSchema(_Input):
@@ -219,6 +248,12 @@ def _result_document(result: CallbackResult) -> dict[str, Any]:
     }
 
 
+class TaskBatchSchema(Schema):
+    """The tasks ``POST /tasks/batch`` created, in the order of the request."""
+
+    tasks = fields.List(fields.Nested(TaskSchema))
+
+
 class TaskPageSchema(Schema):
     """One page of ``GET /tasks``."""
 
@@ -249,6 +284,7 @@ class HealthSchema(Schema):
 
 
 task_create = TaskCreateSchema()
+task_batch_create = TaskBatchCreateSchema()
 task_complete = TaskCompleteSchema()
 task_list_query = TaskListQuerySchema()
 execute_query = ExecuteQuerySchema()

@@ -15,21 +15,23 @@ from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
 from taskcore.idempotency import Creation
-from taskcore.service import TaskService
+from taskcore.service import TaskService, TaskSpec
 from taskcore.task import Task
 from taskcore_flask.api.v1 import schemas
 from taskcore_flask.body import json_body
 from taskcore_flask.errors import InputProblem
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
 
 class TaskIdConverter(BaseConverter):
     """``<task_id:...>``: any path segment, which must be a UUID (400 otherwise, not 404).
 
-    ``dequeue`` is left to the static ``/tasks/dequeue`` route, so that other methods on it
-    answer 405 instead of a malformed id.
+    ``dequeue`` and ``batch`` are left to their static routes, so that other methods on
+    them answer 405 instead of a malformed id.
     """
 
-    regex = r"(?!dequeue\Z)[^/]+"
+    regex = r"(?!(?:dequeue|batch)\Z)[^/]+"
 
     def to_python(self, value: str) -> UUID:
         try:
@@ -98,6 +100,23 @@ class TasksView(_TaskView):
         )
 
 
+class BatchView(_TaskView):
+    """``/tasks/batch``: create up to ``BATCH_MAX`` tasks in one transaction, all or none.
+
+    An ``Idempotency-Key`` is refused rather than ignored: a client relying on it would
+    create the batch twice on a retry.
+    """
+
+    def post(self) -> Response:
+        if IDEMPOTENCY_KEY in request.headers:
+            raise InputProblem({IDEMPOTENCY_KEY: ["Is not supported on a batch."]})
+        body = schemas.task_batch_create.load(json_body(self.max_depth + schemas.BATCH_NESTING))
+        created = self.service.create_many([TaskSpec(**fields) for fields in body["tasks"]])
+        response = jsonify(tasks=[schemas.task_document(task) for task in created])
+        response.status_code = 201
+        return response
+
+
 class TaskView(_TaskView):
     """``/tasks/{taskId}``: read and cancel."""
 
@@ -151,6 +170,7 @@ def create_tasks_blueprint(service: TaskService, max_json_depth: int) -> Bluepri
     routes: list[tuple[str, type[_TaskView], str]] = [
         ("/tasks", TasksView, "tasks"),
         ("/tasks/dequeue", DequeueNextView, "dequeue_next"),
+        ("/tasks/batch", BatchView, "batch"),
         ("/tasks/<task_id:task_id>", TaskView, "task"),
         ("/tasks/<task_id:task_id>/dequeue", DequeueView, "dequeue"),
         ("/tasks/<task_id:task_id>/execute", ExecuteView, "execute"),
