@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=TARGETS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=1, help="e2e: tasks per create request")
     args = parser.parse_args(argv)
     stamp = datetime.now().strftime("%Y-%m-%d-%H%M%S")
     out = Path(__file__).with_name("results") / f"profile-{args.target}-{stamp}"
@@ -123,7 +124,7 @@ def _e2e(ctx: Context, stack: ExitStack, args: argparse.Namespace) -> list[Path]
     running = e2e.sql_setup(ctx, stack, setup, servers.receiver(ctx, stack))
     spies = [_record(ctx, proc.pid, args.seconds, f"e2e-{i}") for i, proc in
              enumerate(running.procs)]  # fmt: skip
-    result = e2e.sql_run(running, int(args.seconds * 100))
+    result = e2e.sql_run(running, int(args.seconds * 100), args.batch)
     for spy, _ in spies:
         spy.wait(timeout=args.seconds + 60)
     print(f"{setup}: {result['tasks_per_s']:,.0f} tasks/s, p95 {result['p95_ms']:.0f} ms")

@@ -30,7 +30,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -149,24 +149,36 @@ class KafkaTaskQueue:
 
         Raises ``QueueUnavailable`` when the broker does not acknowledge in time.
         """
+        self.publish_many([(task_id, priority)])
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
+        """Produce every message, then wait once for all the acknowledgements.
+
+        Raises ``QueueUnavailable`` when one is not acknowledged in time (the others may
+        have been written: the caller sends them again, and duplicates are skipped).
+        """
+        if not messages:
+            return
         producer = self._ready_producer()
         outcome: list[KafkaError | None] = []
-        value = str(task_id).encode()
         try:
-            producer.produce(
-                self.topic,
-                key=value,
-                value=value,
-                headers=[("priority", str(priority).encode())],
-                on_delivery=lambda error, _message: outcome.append(error),
-            )
+            for task_id, priority in messages:
+                value = str(task_id).encode()
+                producer.produce(
+                    self.topic,
+                    key=value,
+                    value=value,
+                    headers=[("priority", str(priority).encode())],
+                    on_delivery=lambda error, _message: outcome.append(error),
+                )
             producer.flush(self._publish_timeout_s + 1.0)
         except (KafkaException, BufferError) as exc:
             raise QueueUnavailable(f"Kafka topic {self.topic!r}: {exc}") from exc
-        if not outcome:
+        if len(outcome) < len(messages):
             raise QueueUnavailable(f"Kafka topic {self.topic!r}: publish not acknowledged")
-        if outcome[0] is not None:
-            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {outcome[0].str()}")
+        failed = next((error for error in outcome if error is not None), None)
+        if failed is not None:
+            raise QueueUnavailable(f"Kafka topic {self.topic!r}: {failed.str()}")
 
     def receive(self) -> Delivery | None:
         """The next message of an assigned partition, or None after a short poll.

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskcore.outbox")
 
+RELAY_CHUNK = 100  # messages per broker batch when the relay catches up
+
 
 class Outbox(Protocol):
     """Messages written with their tasks and not yet handed to the broker."""
@@ -101,20 +103,15 @@ class OutboxQueue:
             self._sent.append(task_id)
 
     def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
-        """Send each message now, in order, with the broker's own ``publish``.
-
-        When the broker fails, the rest are not tried: the relay sends them all later.
-        """
-        sent: list[UUID] = []
+        """Send the messages now in one broker batch; if it fails, the relay sends them."""
         try:
-            for task_id, priority in messages:
-                self.broker.publish(task_id, priority)
-                sent.append(task_id)
+            self.broker.publish_many(messages)
         except AdapterError as exc:
-            left = len(messages) - len(sent)
-            log.warning("broker unavailable, %d messages left to the outbox relay: %s", left, exc)
+            log.warning("broker unavailable, %d messages left to the outbox relay: %s",
+                        len(messages), exc)  # fmt: skip
+            return
         with self._sent_lock:
-            self._sent.extend(sent)
+            self._sent.extend(task_id for task_id, _priority in messages)
 
     def forget_sent(self) -> int:
         """Delete the outbox rows of messages sent since the last call, in one statement."""
@@ -132,13 +129,16 @@ class OutboxQueue:
         return len(sent)
 
     def relay_once(self) -> int:
-        """Send the outbox rows that the direct path did not; returns how many were sent."""
+        """Send the outbox rows that the direct path did not, ``RELAY_CHUNK`` per broker
+        batch; returns how many were sent. Raises what the broker or the outbox raise,
+        after forgetting the rows of the chunks that were sent."""
         rows = self.outbox.pending(self._clock.now() - self._settle, self._batch)
         sent: list[int] = []
         try:
-            for message_id, task_id, priority in rows:
-                self.broker.publish(task_id, priority)
-                sent.append(message_id)
+            for start in range(0, len(rows), RELAY_CHUNK):
+                chunk = rows[start : start + RELAY_CHUNK]
+                self.broker.publish_many([(task_id, priority) for _, task_id, priority in chunk])
+                sent.extend(message_id for message_id, _, _ in chunk)
         finally:
             if sent:
                 self.outbox.remove(sent)

@@ -114,12 +114,14 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
-def reader(engine: Engine) -> Engine:
-    """The engine for single reads: autocommit on PostgreSQL, the engine itself elsewhere.
+def single_statements(engine: Engine) -> Engine:
+    """The engine for work done in one statement: autocommit on PostgreSQL, the engine
+    itself elsewhere (where a write must still go through ``writer(engine).begin()``).
 
-    A read in a transaction costs psycopg a ``BEGIN`` and a ``ROLLBACK`` round trip around
-    the query; in autocommit mode the query is the only one. (PyMySQL would pay two
-    ``SET autocommit`` round trips instead, and SQLite manages its own transactions.)
+    A statement in a transaction costs psycopg a ``BEGIN`` and a ``COMMIT`` or ``ROLLBACK``
+    round trip around it; in autocommit mode the statement is the only one, and commits
+    itself. (PyMySQL would pay two ``SET autocommit`` round trips instead, and SQLite
+    manages its own transactions.)
     """
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -135,6 +135,31 @@ def delete_if_version(t: Tables) -> Statement:
     )
 
 
+@functools.cache
+def archive_if_version(t: Tables) -> Statement:
+    """PostgreSQL: ``delete_if_version`` and ``insert_archived`` as one statement.
+
+    The archive row is inserted only if the delete took the row (a data-modifying CTE),
+    so the statement's row count is the compare-and-set's outcome. One statement needs no
+    transaction around it: one round trip instead of four (``BEGIN``, two statements,
+    ``COMMIT``). Executed with ``archived(row, at)`` plus the two ``expected_`` values.
+    """
+    tasks, archive = t.tasks, t.archived
+    taken = (
+        sa.delete(tasks)
+        .where(
+            tasks.c.task_id == sa.bindparam("expected_task_id"),
+            tasks.c.version == sa.bindparam("expected_version"),
+        )
+        .returning(tasks.c.task_id)
+        .cte("taken")
+    )
+    names = [column.name for column in archive.columns]
+    values = sa.select(*(sa.bindparam(name, type_=archive.c[name].type) for name in names))
+    statement = sa.insert(archive).from_select(names, values.select_from(taken))
+    return statement.execution_options(preserve_rowcount=True)  # an INSERT keeps none
+
+
 def page_ids(t: Tables, status: TaskStatus | None, offset: int, limit: int) -> Statement:
     """The ids of one page, newest first, read from indexes only.
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -29,7 +30,7 @@ from taskcore.ports import TaskPage
 from taskcore.status import TaskStatus
 from taskcore.task import Task
 from taskcore_adapters.sql import statements as q
-from taskcore_adapters.sql.engine import create_engine, reader, translated, writer
+from taskcore_adapters.sql.engine import create_engine, single_statements, translated, writer
 from taskcore_adapters.sql.rows import to_row, to_task
 from taskcore_adapters.sql.tables import tables
 from taskcore_adapters.sql.totals import EXACT_BELOW, ListTotals
@@ -68,7 +69,8 @@ class SqlTaskStore:
             self._count, max_age_s=count_cache_s, exact_below=exact_totals_below
         )
         self._writer = writer(engine)
-        self._reader = reader(engine)
+        self._single = single_statements(engine)
+        self._one_statement_saves = engine.dialect.name == "postgresql"
         self._t = tables()
         self._purge_lock = threading.Lock()
         self._next_purge = 0.0
@@ -157,7 +159,7 @@ class SqlTaskStore:
 
     def _live_task(self, key: str, fingerprint: str, not_before: datetime) -> Task | None:
         """The task of the key's live row; None after forgetting an expired or orphaned row."""
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             row = conn.execute(q.select_key(self._t, key)).first()
             if row is None:
                 return None
@@ -185,7 +187,7 @@ class SqlTaskStore:
 
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``."""
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             row = conn.execute(q.select_task(self._t), {"task_id": task_id}).mappings().first()
         if row is None:
             raise TaskNotFound(task_id)
@@ -194,20 +196,32 @@ class SqlTaskStore:
     def save(self, task: Task) -> None:
         """Compare-and-set on ``version``; Completed moves the row to the archive.
 
+        On PostgreSQL each save is one statement in autocommit mode (the archive move a
+        data-modifying CTE); elsewhere a transaction of one or two statements.
+
         Raises ``ConcurrentUpdate`` with the current status, or ``TaskNotFound``.
         """
         expected = task.version - 1
         row = to_row(task)
-        with translated(StoreUnavailable, WHAT), self._writer.begin() as conn:
-            if task.status is TaskStatus.COMPLETED:
-                cas = {"expected_task_id": task.task_id, "expected_version": expected}
+        cas = {"expected_task_id": task.task_id, "expected_version": expected}
+        single = self._one_statement_saves
+        with translated(StoreUnavailable, WHAT), self._save_connection() as conn:
+            if task.status is not TaskStatus.COMPLETED:
+                changed = conn.execute(q.update_if_version(self._t), q.changed(row, expected))
+            elif single:
+                archived = {**q.archived(row, task.updated_at), **cas}
+                changed = conn.execute(q.archive_if_version(self._t), archived)
+            else:
                 changed = conn.execute(q.delete_if_version(self._t), cas)
                 if changed.rowcount == 1:
                     conn.execute(q.insert_archived(self._t), q.archived(row, task.updated_at))
-            else:
-                changed = conn.execute(q.update_if_version(self._t), q.changed(row, expected))
             if changed.rowcount != 1:
                 raise self._lost(conn, task.task_id)
+
+    def _save_connection(self) -> AbstractContextManager[Connection]:
+        if self._one_statement_saves:
+            return self._single.connect()  # autocommit: the statement commits itself
+        return self._writer.begin()
 
     def _lost(self, conn: Connection, task_id: UUID) -> Exception:
         status = conn.execute(q.select_status(self._t), {"task_id": task_id}).scalar()
@@ -221,31 +235,31 @@ class SqlTaskStore:
         The total is exact below ``exact_totals_below`` (10,000); above, it may be up to
         ``count_cache_s`` old (``ListTotals``).
         """
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
             rows = conn.execute(q.select_tasks(self._t, ids)).mappings().all() if ids else []
         found = {row["task_id"]: to_task(row) for row in rows}
         return TaskPage([found[i] for i in ids if i in found], self._totals.total(status))
 
     def _count(self, status: TaskStatus | None) -> int:
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             return int(conn.execute(q.count(self._t, status)).scalar_one())
 
     def expired(self, now: datetime, limit: int) -> list[Task]:
         """Processing tasks whose deadline is at or before ``now``, most overdue first."""
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             rows = conn.execute(q.expired(self._t, now, limit)).mappings().all()
         return [to_task(row) for row in rows]
 
     def queued_ids(self, limit: int) -> list[UUID]:
         """Ids of Queued tasks, oldest first."""
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             return list(conn.execute(q.queued_ids(self._t, limit)).scalars())
 
     def counts(self) -> dict[TaskStatus, int]:
         """Tasks per status, archive included; every status is present."""
         totals = dict.fromkeys(TaskStatus, 0)
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             for status, number in conn.execute(q.count_active_by_status(self._t)):
                 totals[TaskStatus(status)] += number
             totals[TaskStatus.COMPLETED] += conn.execute(
@@ -255,7 +269,7 @@ class SqlTaskStore:
 
     def ping(self) -> None:
         """Return when the database answers a query."""
-        with translated(StoreUnavailable, WHAT), self._reader.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
             conn.execute(q.ping())
 
     def close(self) -> None:

@@ -40,6 +40,25 @@ def drain(queue: TaskQueue, quiet_s: float) -> list[UUID]:
     return received
 
 
+def expected_order(kind: str, published: list[tuple[UUID, int]]) -> list[UUID]:
+    """Priority first, then publication order; Kafka has no priority (FIFO per partition)."""
+    if kind == "kafka":
+        return [task_id for task_id, _ in published]
+    ranked = sorted(enumerate(published), key=lambda item: (-item[1][1], item[0]))
+    return [task_id for _, (task_id, _) in ranked]
+
+
+def receive_in_turn(queue: TaskQueue, count: int) -> list[UUID]:
+    """Receive and acknowledge ``count`` messages, each within the wait."""
+    received = []
+    for _ in range(count):
+        delivery = receive_within(queue, WAIT_S)
+        assert delivery is not None
+        received.append(delivery.task_id)
+        queue.ack(delivery)
+    return received
+
+
 def test_a_published_task_is_received_with_its_id(queue_factory: QueueFactory) -> None:
     queue = queue_factory.make()
     task_id = uuid4()
@@ -57,18 +76,20 @@ def test_messages_come_by_priority_then_in_publication_order(
     published = [(uuid4(), priority) for priority in (0, 5, 0, 9, 5, 0)]
     for task_id, priority in published:
         queue.publish(task_id, priority)
-    received = []
-    for _ in published:
-        delivery = receive_within(queue, WAIT_S)
-        assert delivery is not None
-        received.append(delivery.task_id)
-        queue.ack(delivery)
-    if queue_factory.kind == "kafka":  # no priority: FIFO within the partition
-        expected = [task_id for task_id, _ in published]
-    else:
-        ranked = sorted(enumerate(published), key=lambda item: (-item[1][1], item[0]))
-        expected = [task_id for _, (task_id, _) in ranked]
-    assert received == expected
+    received = receive_in_turn(queue, len(published))
+    assert received == expected_order(queue_factory.kind, published)
+
+
+def test_a_batch_comes_out_like_the_same_messages_published_one_by_one(
+    queue_factory: QueueFactory,
+) -> None:
+    queue = queue_factory.make()
+    published = [(uuid4(), priority) for priority in (0, 5, 0, 9, 5, 0)]
+    queue.publish_many(published)
+    queue.publish_many([])  # nothing to send: no error, no message
+    received = receive_in_turn(queue, len(published))
+    assert receive_within(queue, 0.3) is None
+    assert received == expected_order(queue_factory.kind, published)
 
 
 def test_an_acknowledged_message_is_not_delivered_again(queue_factory: QueueFactory) -> None:

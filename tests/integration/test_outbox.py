@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,9 @@ class DownBroker(MemoryTaskQueue):
     """A broker that refuses every publish, as one does while it is down."""
 
     def publish(self, task_id: UUID, priority: int) -> None:
+        raise QueueUnavailable("broker down")
+
+    def publish_many(self, messages: Sequence[tuple[UUID, int]]) -> None:
         raise QueueUnavailable("broker down")
 
 

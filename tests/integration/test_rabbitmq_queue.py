@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from taskcore.errors import QueueUnavailable
 from taskcore.ports import Delivery
 from taskcore_adapters.config import QueueSettings
 from taskcore_adapters.rabbitmq import RabbitMqTaskQueue
@@ -131,3 +132,10 @@ def test_a_queue_built_from_settings_publishes_by_priority() -> None:
     finally:
         queue.close()
         delete_rabbitmq_queue(name)
+
+
+def test_a_batch_the_broker_cannot_route_is_refused(queue: RabbitMqTaskQueue) -> None:
+    queue.publish_many([(uuid4(), 0)])  # the link is open and the queue declared
+    delete_rabbitmq_queue(queue.name)  # as an operator deleting it by hand would
+    with pytest.raises(QueueUnavailable, match="could not be routed"):
+        queue.publish_many([(uuid4(), 0), (uuid4(), 5)])
