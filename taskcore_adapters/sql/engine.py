@@ -2,11 +2,16 @@
 
 Every store and queue call runs through ``translated`` so that a driver failure reaches the
 service as ``StoreUnavailable`` / ``QueueUnavailable`` with the cause chained.
+
+A transaction that must be atomic goes through ``writer(engine).begin()``: on PostgreSQL
+connections are in autocommit mode and only a writer's transaction sends ``BEGIN``, so a
+single read or a single-statement write costs one round trip, not three.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,10 +53,14 @@ def create_engine(
     if backend in ("mysql", "mariadb"):
         # READ COMMITTED avoids InnoDB gap locks between concurrent claims and inserts.
         options.update(isolation_level="READ COMMITTED", pool_recycle=3600)
+    if backend == "postgresql":
+        options.update(isolation_level="AUTOCOMMIT")  # writers BEGIN: configure_postgresql
     engine = sa.create_engine(parsed, **options)
     ping_idle_connections(engine)
     if backend == "sqlite":
         configure_sqlite(engine, busy_timeout_s=pool_timeout_s)
+    if backend == "postgresql":
+        configure_postgresql(engine)
     return engine
 
 
@@ -99,7 +108,7 @@ def configure_sqlite(engine: Engine, busy_timeout_s: float = DEFAULT_BUSY_TIMEOU
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor, busy_timeout_s)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -109,23 +118,45 @@ def configure_sqlite(engine: Engine, busy_timeout_s: float = DEFAULT_BUSY_TIMEOU
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, marked so that SQLite begins its transactions as a writer."""
-    return engine.execution_options(**{WRITE_OPTION: True})
+def _use_wal(cursor: Any, timeout_s: float) -> None:
+    """Put the database file in WAL mode (it stays so), waiting up to ``timeout_s``.
 
-
-def single_statements(engine: Engine) -> Engine:
-    """The engine for work done in one statement: autocommit on PostgreSQL, the engine
-    itself elsewhere (where a write must still go through ``writer(engine).begin()``).
-
-    A statement in a transaction costs psycopg a ``BEGIN`` and a ``COMMIT`` or ``ROLLBACK``
-    round trip around it; in autocommit mode the statement is the only one, and commits
-    itself. (PyMySQL would pay two ``SET autocommit`` round trips instead, and SQLite
-    manages its own transactions.)
+    The switch needs the file to itself and SQLite answers "database is locked" at once
+    rather than waiting the busy timeout, so connections opened together on a new file
+    retry here. Once the file is in WAL mode the pragma changes nothing and takes no lock.
     """
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as failure:
+            if "locked" not in str(failure):
+                raise
+            mode = "locked"
+        if mode in ("wal", "memory") or time.monotonic() >= deadline:
+            return  # past the deadline the file keeps its mode: slower, still correct
+        time.sleep(0.01)
+
+
+def configure_postgresql(engine: Engine) -> None:
+    """``BEGIN`` for a writer's transactions on connections that otherwise autocommit.
+
+    With the isolation level fixed at AUTOCOMMIT for the whole pool, psycopg sends no
+    ``BEGIN`` of its own and SQLAlchemy does not switch the level at each checkout (which
+    an ``execution_options`` level does, and costs more than the query it wraps); a
+    transaction still ends with the driver's ``COMMIT`` or ``ROLLBACK``.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked for atomic transactions: ``BEGIN`` on PostgreSQL, ``BEGIN
+    IMMEDIATE`` (the write lock up front) on SQLite."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 @contextmanager

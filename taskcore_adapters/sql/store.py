@@ -30,7 +30,7 @@ from taskcore.ports import TaskPage
 from taskcore.status import TaskStatus
 from taskcore.task import Task
 from taskcore_adapters.sql import statements as q
-from taskcore_adapters.sql.engine import create_engine, single_statements, translated, writer
+from taskcore_adapters.sql.engine import create_engine, translated, writer
 from taskcore_adapters.sql.rows import to_row, to_task
 from taskcore_adapters.sql.tables import tables
 from taskcore_adapters.sql.totals import EXACT_BELOW, ListTotals
@@ -69,7 +69,6 @@ class SqlTaskStore:
             self._count, max_age_s=count_cache_s, exact_below=exact_totals_below
         )
         self._writer = writer(engine)
-        self._single = single_statements(engine)
         self._one_statement_saves = engine.dialect.name == "postgresql"
         self._t = tables()
         self._purge_lock = threading.Lock()
@@ -159,7 +158,7 @@ class SqlTaskStore:
 
     def _live_task(self, key: str, fingerprint: str, not_before: datetime) -> Task | None:
         """The task of the key's live row; None after forgetting an expired or orphaned row."""
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             row = conn.execute(q.select_key(self._t, key)).first()
             if row is None:
                 return None
@@ -187,7 +186,7 @@ class SqlTaskStore:
 
     def get(self, task_id: UUID) -> Task:
         """The task, active or archived. Raises ``TaskNotFound``."""
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             row = conn.execute(q.select_task(self._t), {"task_id": task_id}).mappings().first()
         if row is None:
             raise TaskNotFound(task_id)
@@ -196,8 +195,9 @@ class SqlTaskStore:
     def save(self, task: Task) -> None:
         """Compare-and-set on ``version``; Completed moves the row to the archive.
 
-        On PostgreSQL each save is one statement in autocommit mode (the archive move a
-        data-modifying CTE); elsewhere a transaction of one or two statements.
+        On PostgreSQL each save is one statement, committed by itself (connections
+        autocommit; the archive move is a data-modifying CTE); elsewhere a transaction of
+        one or two statements.
 
         Raises ``ConcurrentUpdate`` with the current status, or ``TaskNotFound``.
         """
@@ -220,7 +220,7 @@ class SqlTaskStore:
 
     def _save_connection(self) -> AbstractContextManager[Connection]:
         if self._one_statement_saves:
-            return self._single.connect()  # autocommit: the statement commits itself
+            return self.engine.connect()  # autocommit: the statement commits itself
         return self._writer.begin()
 
     def _lost(self, conn: Connection, task_id: UUID) -> Exception:
@@ -235,31 +235,31 @@ class SqlTaskStore:
         The total is exact below ``exact_totals_below`` (10,000); above, it may be up to
         ``count_cache_s`` old (``ListTotals``).
         """
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             ids = list(conn.execute(q.page_ids(self._t, status, offset, limit)).scalars())
             rows = conn.execute(q.select_tasks(self._t, ids)).mappings().all() if ids else []
         found = {row["task_id"]: to_task(row) for row in rows}
         return TaskPage([found[i] for i in ids if i in found], self._totals.total(status))
 
     def _count(self, status: TaskStatus | None) -> int:
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             return int(conn.execute(q.count(self._t, status)).scalar_one())
 
     def expired(self, now: datetime, limit: int) -> list[Task]:
         """Processing tasks whose deadline is at or before ``now``, most overdue first."""
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             rows = conn.execute(q.expired(self._t, now, limit)).mappings().all()
         return [to_task(row) for row in rows]
 
     def queued_ids(self, limit: int) -> list[UUID]:
         """Ids of Queued tasks, oldest first."""
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             return list(conn.execute(q.queued_ids(self._t, limit)).scalars())
 
     def counts(self) -> dict[TaskStatus, int]:
         """Tasks per status, archive included; every status is present."""
         totals = dict.fromkeys(TaskStatus, 0)
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             for status, number in conn.execute(q.count_active_by_status(self._t)):
                 totals[TaskStatus(status)] += number
             totals[TaskStatus.COMPLETED] += conn.execute(
@@ -269,7 +269,7 @@ class SqlTaskStore:
 
     def ping(self) -> None:
         """Return when the database answers a query."""
-        with translated(StoreUnavailable, WHAT), self._single.connect() as conn:
+        with translated(StoreUnavailable, WHAT), self.engine.connect() as conn:
             conn.execute(q.ping())
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from taskcore_adapters.sql.engine import create_engine
+from taskcore_adapters.sql.engine import create_engine, writer
 from taskcore_adapters.sql.tables import VERSION_TABLE, tables
 
 config = context.config
@@ -52,7 +52,7 @@ def run_online() -> None:
         return
     engine = create_engine(_url(), pool_size=1, max_overflow=0)
     try:
-        with engine.connect() as own:
+        with writer(engine).connect() as own:  # its transaction must BEGIN (PostgreSQL)
             _run(own)
     finally:
         engine.dispose()
