@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bench import flow, services
+from bench import cpu, flow, services
 from bench.context import Context, Section
 from bench.procs import Proc
 from bench.scenarios.http import task_body
@@ -30,6 +30,7 @@ E2E_COLUMNS = [
     ("tasks_per_s", "tasks/s"), ("to_last_callback_per_s", "tasks/s to last callback"),
     ("create_per_s", "creates/s"), ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"),
     ("p99_ms", "p99 ms"), ("missing_callbacks", "missing"),
+    ("cpu_ms_per_task", "CPU ms/task"), ("worker_cpu_ms_per_task", "of which workers"),
 ]  # fmt: skip
 SETUPS = ["memory", "postgresql+sql", "postgresql+rabbitmq", "postgresql+kafka"]
 BATCHED = ("postgresql+rabbitmq", "postgresql+kafka")  # measured again with batch creates
@@ -190,12 +191,14 @@ def sql_run(running: Running, n: int, batch: int = 1) -> dict[str, Any]:
     """Create ``n`` tasks (``batch`` per request) and wait until every one is Completed."""
     url, db_url, receiver_url, body = (running.url, running.db_url, running.receiver_url,
                                        running.body)  # fmt: skip
+    meter = cpu.Meter()
     created = flow.create_tasks(url, body, n, CREATORS, batch)
     ids = set(created)
     flow.wait_until(lambda: _completed(db_url, ids) >= n, 60 + n / 20, "every task Completed",
                     every_s=0.25)  # fmt: skip
+    used = meter.per_task(n)
     finished = _last_completed_sql(db_url, ids)
-    return flow.figures(created, flow.arrivals(receiver_url), finished)
+    return {**flow.figures(created, flow.arrivals(receiver_url), finished), **used}
 
 
 def _warm_up(url: str, receiver_url: str, body: bytes) -> None:

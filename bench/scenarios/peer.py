@@ -14,7 +14,7 @@ import uuid
 from contextlib import ExitStack
 from typing import Any
 
-from bench import flow, services
+from bench import cpu, flow, services
 from bench.context import Context, Section
 from bench.scenarios.e2e import CREATORS, E2E_COLUMNS, WARMUP
 from bench.scenarios.http import task_body
@@ -71,17 +71,18 @@ def _runs(ctx: Context, receiver_url: str, setup: str, with_results: bool) -> li
 
 
 def _run(ctx: Context, send: Any, receiver_url: str, db_url: str | None) -> dict[str, Any]:
+    meter = cpu.Meter()
     created = _publish(send, ctx.profile.e2e_tasks)
     ids = set(created)
     total = len(ids)
     flow.wait_until(lambda: flow.arrived_count(receiver_url, ids) >= total,
                     60 + total / 10, "every Celery callback")  # fmt: skip
-    finished = None
     if db_url is not None:
         flow.wait_until(lambda: _stored(db_url, ids) >= total, 60 + total / 10,
                         "every Celery result stored", every_s=0.25)  # fmt: skip
-        finished = _last_stored(db_url, ids)
-    return flow.figures(created, flow.arrivals(receiver_url), finished)
+    used = meter.per_task(total)
+    finished = None if db_url is None else _last_stored(db_url, ids)
+    return {**flow.figures(created, flow.arrivals(receiver_url), finished), **used}
 
 
 def _worker(ctx: Context, stack: ExitStack, backend: str | None, queue: str) -> None:
