@@ -101,15 +101,17 @@ def _schema_lock(connection: Connection) -> Iterator[None]:
 
 @contextmanager
 def _sqlite_busy_timeout(connection: Connection, seconds: float) -> Iterator[None]:
-    # Set on the driver connection: a statement through SQLAlchemy would begin a transaction.
-    driver = connection.connection.dbapi_connection
-    assert driver is not None  # a connection in use is always attached
-    previous = driver.execute("PRAGMA busy_timeout").fetchone()[0]
-    driver.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    # Set through the driver: a statement through SQLAlchemy would begin a transaction.
+    cursor = connection.connection.cursor()
     try:
-        yield
+        previous = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
     finally:
-        driver.execute(f"PRAGMA busy_timeout = {int(previous)}")
+        cursor.close()
 
 
 def _run(target: str | Engine, action: str, revision: str) -> None:
