@@ -7,7 +7,8 @@
   once the broker acknowledged; otherwise it raises ``QueueUnavailable``.
 - Kafka has no per-message ack, only a committed offset per partition. Nothing is committed
   automatically: ``ack`` commits (in the background) the offset below which every delivered
-  message is acknowledged (``PartitionOffsets``); a revoke commits it again and waits;
+  message is acknowledged (``PartitionOffsets``); a revoke commits it again and waits
+  (at most ``close_timeout_s``, as for every librdkafka call without a timeout of its own);
   ``release`` seeks back, and so does ``receive`` when a fetch passed over an offset below
   ones it delivered. Messages a consumer did not acknowledge go to the partition's next
   owner: delivery is at least once. ``discard`` cannot remove a message; the service skips
@@ -26,6 +27,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import threading
@@ -68,6 +70,28 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 PRODUCER_DEFAULTS: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 0}
 SKIPPED_PATIENCE_S = 2.0  # how long an offset may be missing below delivered ones
 SKIPPED_CHECK_EVERY_S = 0.5
+
+
+def _bounded(what: str, call: Callable[[], object], timeout_s: float) -> None:
+    """Run a librdkafka call that has no timeout of its own (close, seek, a synchronous
+    commit), waiting for it at most ``timeout_s``: a rebalance or a broker that went away
+    must not hold a worker thread, or a worker's exit, for longer. Re-raises what the call
+    raised when it finished in time."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="taskcore-kafka-call", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        log.warning("%s took over %.1f s; not waiting longer", what, timeout_s)
+    elif failure:
+        raise failure[0]
 
 
 def _log_failed_commit(error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
@@ -122,8 +146,10 @@ class KafkaTaskQueue:
         self._topic_ready = False
         self._offsets: dict[int, PartitionOffsets] = {}
         self._epochs = itertools.count(1)
-        self._joined_by = 0.0  # until the first assignment: when to stop waiting for it
+        self._joined_by = 0.0  # when to stop waiting for the first assignment and fetch
+        self._joined = False
         self._next_skipped_check = 0.0
+        self._ready = False  # joined, and the first assignment's partitions answered a fetch
         self._closing = threading.Event()
         self._closed = False
 
@@ -183,14 +209,15 @@ class KafkaTaskQueue:
     def receive(self) -> Delivery | None:
         """The next message of an assigned partition, or None after a short poll.
 
-        Until this consumer first joined its group, calls wait up to the join timeout in
-        all, so that None means "nothing to take", not "not connected yet"; ``close`` ends
-        the wait. During a later rebalance it answers None at once. Raises
-        ``QueueUnavailable`` on a fatal consumer error.
+        Until this consumer first joined its group and every partition it was given answered
+        a fetch, calls wait up to the join timeout in all, so that None means "nothing to
+        take", not "not connected yet"; ``close`` ends the wait. During a later rebalance it
+        answers None at once. Raises ``QueueUnavailable`` on a fatal consumer error.
         """
         with self._lock:
             consumer = self._ready_consumer()
-            deadline = None if not self._offsets else time.monotonic() + self._poll_timeout_s
+            ready = self._consuming(consumer)
+            deadline = time.monotonic() + self._poll_timeout_s if ready else None
             while not self._closing.is_set():
                 self._read_skipped_again(consumer)
                 message = self._poll(consumer, self._poll_timeout_s)
@@ -200,8 +227,8 @@ class KafkaTaskQueue:
                         return delivery
                     continue
                 now = time.monotonic()
-                if deadline is None and (self._offsets or now >= self._joined_by):
-                    deadline = now + self._poll_timeout_s  # joined: one more fetch, then empty
+                if deadline is None and (self._consuming(consumer) or now >= self._joined_by):
+                    deadline = now + self._poll_timeout_s  # consuming: one more, then empty
                 elif deadline is not None and now >= deadline:
                     return None
             return None
@@ -290,18 +317,9 @@ class KafkaTaskQueue:
 
     def _close_consumer(self, consumer: Any, timeout_s: float) -> None:
         """``consumer.close()`` (revokes: commits what was acknowledged), given up after
-        ``timeout_s``: librdkafka has no timeout of its own and waits out a rebalance or a
-        broker that went away."""
-
-        def close() -> None:
-            with contextlib.suppress(KafkaException, RuntimeError):
-                consumer.close()
-
-        closing = threading.Thread(target=close, name="taskcore-kafka-close", daemon=True)
-        closing.start()
-        closing.join(timeout_s)
-        if closing.is_alive():
-            log.info("leaving the Kafka group took over %.1f s; not waiting longer", timeout_s)
+        ``timeout_s``: it waits out a rebalance or a broker that went away."""
+        with contextlib.suppress(KafkaException, RuntimeError):
+            _bounded("leaving the Kafka group", consumer.close, timeout_s)
 
     def _offsets_at(self, partitions: list[TopicPartition], spec: Any) -> dict[int, int]:
         """Each partition's offset at ``spec`` (its first offset kept, or its end)."""
@@ -310,9 +328,22 @@ class KafkaTaskQueue:
         futures = self._ready_admin().list_offsets(request, request_timeout=timeout)
         return {tp.partition: future.result(timeout).offset for tp, future in futures.items()}
 
+    def _consuming(self, consumer: Any) -> bool:
+        """Whether this consumer joined its group and every partition of its first
+        assignment answered a fetch (the cached high watermark is known only after one
+        has); true from then on, rebalances included. An empty assignment counts at once.
+        """
+        if not self._ready and self._joined:
+            self._ready = all(
+                consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)[1] >= 0
+                for p in self._offsets
+            )
+        return self._ready
+
     def _seek(self, consumer: Any, partition: int, offset: int) -> None:
+        target = TopicPartition(self.topic, partition, offset)
         try:
-            consumer.seek(TopicPartition(self.topic, partition, offset))
+            _bounded("a seek", lambda: consumer.seek(target), self._close_timeout_s)
         except KafkaException as exc:  # the offset stays uncommitted and is looked at again
             log.warning("seeking partition %s to offset %s failed: %s", partition, offset, exc)
 
@@ -396,17 +427,21 @@ class KafkaTaskQueue:
             point = offsets.floor
         if point is None:
             return
+        offsets_to_commit = [TopicPartition(self.topic, partition, point)]
         try:
-            consumer.commit(
-                offsets=[TopicPartition(self.topic, partition, point)], asynchronous=not wait
-            )
+            if wait:
+                commit = functools.partial(consumer.commit, offsets=offsets_to_commit,
+                                           asynchronous=False)  # fmt: skip
+                _bounded("a commit", commit, self._close_timeout_s)
+            else:
+                consumer.commit(offsets=offsets_to_commit, asynchronous=True)
         except KafkaException as exc:
             log.warning("committing offset %s of partition %s failed: %s", point, partition, exc)
             return
         offsets.committed(point)
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._joined_by = 0.0  # joined: from now on an empty assignment means no work here
+        self._joined = True
         for tp in partitions:
             self._offsets[tp.partition] = PartitionOffsets(next(self._epochs))
 

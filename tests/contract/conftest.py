@@ -13,7 +13,13 @@ import pytest
 
 from taskcore_adapters.memory import MemoryTaskQueue, MemoryTaskStore
 from tests.support.clock import SettableClock
-from tests.support.databases import BACKENDS, ScratchDatabases, empty_tables, sql_store
+from tests.support.databases import (
+    BACKENDS,
+    SQL_BACKENDS,
+    ScratchDatabases,
+    empty_tables,
+    sql_store,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,19 @@ def store(request: pytest.FixtureRequest, databases: ScratchDatabases) -> Iterat
     if request.param == "memory":
         yield MemoryTaskStore()
         return
-    built = sql_store(databases.url(request.param))
+    yield from _empty_sql_store(databases, request.param)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def transactional_store(
+    request: pytest.FixtureRequest, databases: ScratchDatabases
+) -> Iterator[Any]:
+    """A ``TaskStore`` of each SQL backend, empty: those whose writes can fail part way."""
+    yield from _empty_sql_store(databases, request.param)
+
+
+def _empty_sql_store(databases: ScratchDatabases, backend: str) -> Iterator[Any]:
+    built = sql_store(databases.url(backend))
     empty_tables(built.engine)
     yield built
     built.close()

@@ -15,7 +15,6 @@ import pytest
 from taskcore.errors import ConcurrentUpdate, StoreUnavailable, TaskNotFound
 from taskcore.status import TaskStatus
 from taskcore.task import CallbackResult, Task
-from taskcore_adapters.memory import MemoryTaskStore
 from tests.support.backends import is_archived
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -352,9 +351,8 @@ def test_adding_no_tasks_changes_nothing(store: Any) -> None:
     assert store.counts() == dict.fromkeys(TaskStatus, 0)
 
 
-def test_a_batch_that_fails_part_way_stores_none_of_its_tasks(store: Any) -> None:
-    if isinstance(store, MemoryTaskStore):
-        pytest.skip("the memory store has no failure to roll back")
+def test_a_batch_that_fails_part_way_stores_none_of_its_tasks(transactional_store: Any) -> None:
+    store = transactional_store
     existing = new_task()
     store.add(existing)
     batch = [new_task(created=1), new_task(created=2), existing]  # the last one's id is taken
