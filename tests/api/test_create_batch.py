@@ -1,4 +1,8 @@
-"""POST /api/v1/tasks/batch: many tasks in one request, all or none, on every backend."""
+"""POST /api/v1/tasks/batch: many tasks in one request, all or none, on every backend.
+
+Refusals happen before any adapter is reached, so they are checked once, on a memory app
+(``refusing``); what a batch stores and how it is dequeued and executed runs on every backend.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from taskcore.service import BATCH_MAX, TaskService
+from taskcore_adapters import Settings, build_container
+from taskcore_flask import close_app, create_app
 from taskcore_flask.client import ApiError, TaskcoreClient
 from tests.api.support import TASKS, problem, total
 from tests.support.backends import Backend
@@ -24,6 +30,14 @@ URL = "http://127.0.0.1:9/hook"
 
 def items(count: int, **fields: Any) -> list[dict[str, Any]]:
     return [{"name": f"job {i}", "callbackUrl": URL, **fields} for i in range(count)]
+
+
+@pytest.fixture
+def refusing() -> Iterator[FlaskClient]:
+    """A client of an app on the memory adapters."""
+    app = create_app(build_container(settings=Settings()))
+    yield app.test_client()
+    close_app(app)
 
 
 def test_a_batch_answers_201_with_the_queued_tasks_in_request_order(client: FlaskClient) -> None:
@@ -90,26 +104,26 @@ def test_a_batch_of_the_largest_size_is_created(client: FlaskClient) -> None:
     assert len(response.json["tasks"]) == BATCH_MAX == total(client)
 
 
-def test_one_invalid_task_refuses_the_batch_naming_its_index(client: FlaskClient) -> None:
+def test_one_invalid_task_refuses_the_batch_naming_its_index(refusing: FlaskClient) -> None:
     body = items(5)
     body[3]["callbackUrl"] = "ftp://127.0.0.1/"
 
-    error = problem(client.post(BATCH, json={"tasks": body}), 400)
+    error = problem(refusing.post(BATCH, json={"tasks": body}), 400)
 
     assert list(error["errors"]) == ["tasks.3.callbackUrl"]
-    assert total(client) == 0
+    assert total(refusing) == 0
 
 
-def test_every_invalid_task_is_named(client: FlaskClient) -> None:
+def test_every_invalid_task_is_named(refusing: FlaskClient) -> None:
     body = items(4)
     body[0]["name"] = " "
     body[2]["priority"] = "5"
     body[3]["status"] = "Completed"
 
-    error = problem(client.post(BATCH, json={"tasks": body}), 400)
+    error = problem(refusing.post(BATCH, json={"tasks": body}), 400)
 
     assert set(error["errors"]) == {"tasks.0.name", "tasks.2.priority", "tasks.3.status"}
-    assert total(client) == 0
+    assert total(refusing) == 0
 
 
 @pytest.mark.parametrize(
@@ -140,41 +154,41 @@ def test_every_invalid_task_is_named(client: FlaskClient) -> None:
     ],
 )
 def test_a_malformed_batch_is_refused_and_creates_nothing(
-    client: FlaskClient, body: Any, offender: str
+    refusing: FlaskClient, body: Any, offender: str
 ) -> None:
-    error = problem(client.post(BATCH, json=body), 400)
+    error = problem(refusing.post(BATCH, json=body), 400)
 
     assert offender in error["errors"], error
-    assert total(client) == 0
+    assert total(refusing) == 0
 
 
-def test_a_batch_sent_as_another_content_type_is_415(client: FlaskClient) -> None:
-    response = client.post(BATCH, data=json.dumps({"tasks": items(1)}), content_type="text/plain")
+def test_a_batch_sent_as_another_content_type_is_415(refusing: FlaskClient) -> None:
+    response = refusing.post(BATCH, data=json.dumps({"tasks": items(1)}), content_type="text/plain")
 
     problem(response, 415)
-    assert total(client) == 0
+    assert total(refusing) == 0
 
 
-def test_an_idempotency_key_is_refused_on_a_batch(client: FlaskClient) -> None:
-    response = client.post(BATCH, json={"tasks": items(1)}, headers={"Idempotency-Key": "k-1"})
+def test_an_idempotency_key_is_refused_on_a_batch(refusing: FlaskClient) -> None:
+    response = refusing.post(BATCH, json={"tasks": items(1)}, headers={"Idempotency-Key": "k-1"})
 
     error = problem(response, 400)
     assert list(error["errors"]) == ["Idempotency-Key"]
-    assert total(client) == 0
+    assert total(refusing) == 0
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_other_methods_on_the_batch_path_are_405_not_a_bad_task_id(
-    client: FlaskClient, method: str
+    refusing: FlaskClient, method: str
 ) -> None:
-    problem(client.open(BATCH, method=method), 405)
+    problem(refusing.open(BATCH, method=method), 405)
 
 
-def test_a_payload_may_nest_as_deep_in_a_batch_as_in_a_single_create(client: FlaskClient) -> None:
+def test_a_payload_may_nest_as_deep_in_a_batch_as_in_a_single_create(refusing: FlaskClient) -> None:
     deepest = json.loads("[" * 63 + "]" * 63)  # the deepest a single create accepts
-    single = client.post(TASKS, json={"name": "one", "callbackUrl": URL, "payload": deepest})
-    batch = client.post(BATCH, json={"tasks": items(1, payload=deepest)})
-    too_deep = client.post(BATCH, json={"tasks": items(1, payload=[deepest])})
+    single = refusing.post(TASKS, json={"name": "one", "callbackUrl": URL, "payload": deepest})
+    batch = refusing.post(BATCH, json={"tasks": items(1, payload=deepest)})
+    too_deep = refusing.post(BATCH, json={"tasks": items(1, payload=[deepest])})
 
     assert (single.status_code, batch.status_code) == (201, 201)
     assert "body" in problem(too_deep, 400)["errors"]
