@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from dependency_injector import providers
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from taskcore.service import TaskService
 from taskcore_adapters import Settings, build_container
@@ -52,3 +54,14 @@ def client(app: Flask) -> FlaskClient:
 def service(app: Flask) -> TaskService:
     service: TaskService = app.extensions["taskcore"].service()
     return service
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """``app`` behind a real threaded HTTP server on 127.0.0.1, for HTTP clients."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    thread.join(10)

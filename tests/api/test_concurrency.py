@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
-import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.api.support import TASKS, create, create_pending
 from tests.support.receiver import CallbackReceiver
@@ -35,17 +33,6 @@ def race_all(actions: list[Callable[[], T]]) -> list[T]:
 
     with ThreadPoolExecutor(len(actions)) as pool:
         return list(pool.map(run, actions))
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """``app`` behind a real threaded HTTP server on 127.0.0.1."""
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join()
 
 
 def test_fifty_simultaneous_dequeues_of_one_task_have_exactly_one_winner(

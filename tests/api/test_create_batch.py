@@ -7,14 +7,11 @@ Refusals happen before any adapter is reached, so they are checked once, on a me
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from taskcore.service import BATCH_MAX, TaskService
 from taskcore_adapters import Settings, build_container
@@ -202,19 +199,8 @@ def test_a_hundred_typical_tasks_fit_the_default_body_limit(client: FlaskClient)
     assert client.post(BATCH, json=body).status_code == 201
 
 
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on a loopback port, for the HTTP client."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-def test_the_python_client_creates_a_batch(served: str) -> None:
-    with TaskcoreClient(served, timeout_s=10) as client:
+def test_the_python_client_creates_a_batch(server: str) -> None:
+    with TaskcoreClient(server, timeout_s=10) as client:
         created = client.create_many(
             [
                 {"name": "a", "callback_url": URL},
